@@ -1,0 +1,79 @@
+// Text <-> token ids from the GGUF's tokenizer.ggml.* metadata.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "gguf/gguf.h"
+
+namespace pipit {
+
+using TokenId = int32_t;
+
+// Token kinds as GGUF's tokenizer.ggml.token_type stores them.
+enum class TokenKind : int32_t {
+  kUndefined = 0,
+  kNormal = 1,
+  kUnknown = 2,
+  kControl = 3,
+  kUserDefined = 4,
+  kUnused = 5,
+  kByte = 6,
+};
+
+struct Vocab {
+  std::vector<std::string> text;  // as stored (SentencePiece uses U+2581 for space)
+  std::vector<float> scores;
+  std::vector<TokenKind> kinds;
+  TokenId bos = -1, eos = -1, eot = -1, unk = -1, pad = -1;
+  bool add_bos = false, add_eos = false;
+  bool add_space_prefix = true;
+
+  int32_t size() const { return static_cast<int32_t>(text.size()); }
+  bool is_end_of_generation(TokenId id) const { return id >= 0 && (id == eos || id == eot); }
+};
+
+class Tokenizer {
+ public:
+  // Error(kUnsupported) naming tokenizer.ggml.model when it is not one pipit implements.
+  static std::unique_ptr<Tokenizer> from_gguf(const gguf::File& file);
+  virtual ~Tokenizer() = default;
+
+  const Vocab& vocab() const { return vocab_; }
+
+  // add_bos: prepend BOS (callers pass vocab().add_bos for the model's default).
+  // parse_special: text of control/user-defined tokens becomes those tokens.
+  virtual std::vector<TokenId> encode(std::string_view text, bool add_bos,
+                                      bool parse_special) const = 0;
+
+  // The bytes this token stands for in generated text (byte tokens give their byte,
+  // control tokens give nothing). May be part of a UTF-8 sequence.
+  virtual std::string token_bytes(TokenId id) const = 0;
+
+  // Whole-sequence decoding; invalid UTF-8 is replaced by U+FFFD.
+  std::string decode(std::span<const TokenId> ids) const;
+
+ protected:
+  explicit Tokenizer(Vocab vocab) : vocab_(std::move(vocab)) {}
+  Vocab vocab_;
+};
+
+// Turns a stream of token ids into text pieces that are always whole UTF-8 characters:
+// bytes of an unfinished character wait for the next token.
+class StreamingDetokenizer {
+ public:
+  explicit StreamingDetokenizer(const Tokenizer& tokenizer) : tokenizer_(&tokenizer) {}
+  std::string push(TokenId id);
+  std::string flush();  // what is still pending, unfinished characters as U+FFFD
+  void reset() { pending_.clear(); }
+
+ private:
+  const Tokenizer* tokenizer_;
+  std::string pending_;
+};
+
+}  // namespace pipit
