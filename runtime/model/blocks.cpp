@@ -27,6 +27,19 @@ void add_bias_rows(float* y, const float* bias, int rows, int dim) {
   for (int r = 0; r < rows; ++r) ops::add(y + r * dim, bias, dim);
 }
 
+void split_columns(const float* src, int rows,
+                   std::initializer_list<std::pair<float*, int>> parts) {
+  int width = 0;
+  for (const auto& part : parts) width += part.second;
+  for (int r = 0; r < rows; ++r) {
+    const float* row = src + r * width;
+    for (const auto& [dst, w] : parts) {
+      std::copy_n(row, w, dst + r * w);
+      row += w;
+    }
+  }
+}
+
 void rope_rows(ops::RopeStyle style, float* x, int rows, int row_stride, int n_heads, int head_dim,
                int rope_dim, int pos0, float base) {
   for (int r = 0; r < rows; ++r) {

@@ -2,7 +2,9 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <span>
+#include <utility>
 
 #include "model/kv_cache.h"
 #include "ops/ops.h"
@@ -17,6 +19,10 @@ void rms_norm_rows(const float* x, const float* weight, int rows, int dim, float
 void layer_norm_rows(const float* x, const float* weight, const float* bias, int rows, int dim,
                      float eps, float* out);
 void add_bias_rows(float* y, const float* bias, int rows, int dim);
+
+// Splits each of `rows` rows into consecutive column ranges, one per destination
+// (dst, width): for fused projections such as [q | k | v].
+void split_columns(const float* src, int rows, std::initializer_list<std::pair<float*, int>> parts);
 
 // Rotates the heads of n rows (row_stride apart) for positions pos0, pos0+1, ...
 void rope_rows(ops::RopeStyle style, float* x, int rows, int row_stride, int n_heads, int head_dim,
