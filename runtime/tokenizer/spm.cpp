@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <limits>
 #include <queue>
 #include <string>
 #include <unordered_map>
@@ -107,39 +108,48 @@ class SpmTokenizer final : public Tokenizer {
   // no pair forms a token. A heap of candidate pairs keeps this O(n log n); a candidate is
   // stale once either side has changed, which its recorded length reveals.
   void merge(std::string_view text, std::vector<TokenId>& out) const {
+    // 32-bit fields keep the heap entries small, which is most of the cost on long texts.
+    if (text.size() > static_cast<size_t>(std::numeric_limits<int32_t>::max())) {
+      fail(ErrorKind::kInvalidArgument, "text of " + std::to_string(text.size()) +
+                                            " bytes is too long to tokenize (the limit is 2 GiB)");
+    }
     struct Symbol {
-      int64_t prev, next;
-      size_t begin, len;  // len 0: merged into its left neighbour
+      int32_t prev, next;
+      uint32_t begin, len;  // len 0: merged into its left neighbour
     };
     std::vector<Symbol> symbols;
     symbols.reserve(text.size());
     for (size_t offset = 0; offset < text.size();) {
       const size_t len =
           std::min(utf8::sequence_length(static_cast<uint8_t>(text[offset])), text.size() - offset);
-      const auto index = static_cast<int64_t>(symbols.size());
-      symbols.push_back({index - 1, offset + len == text.size() ? -1 : index + 1, offset, len});
+      const auto index = static_cast<int32_t>(symbols.size());
+      symbols.push_back({index - 1, offset + len == text.size() ? -1 : index + 1,
+                         static_cast<uint32_t>(offset), static_cast<uint32_t>(len)});
       offset += len;
     }
 
     struct Candidate {
       float score;
-      int64_t left, right;
-      size_t len;
+      int32_t left, right;
+      uint32_t len;
     };
     auto worse = [](const Candidate& a, const Candidate& b) {
       return a.score < b.score || (a.score == b.score && a.left > b.left);
     };
-    std::priority_queue<Candidate, std::vector<Candidate>, decltype(worse)> queue(worse);
-    auto consider = [&](int64_t left, int64_t right) {
+    std::vector<Candidate> storage;
+    storage.reserve(2 * symbols.size());  // the initial pairs plus about two per merge
+    std::priority_queue<Candidate, std::vector<Candidate>, decltype(worse)> queue(
+        worse, std::move(storage));
+    auto consider = [&](int32_t left, int32_t right) {
       if (left < 0 || right < 0) return;
-      const size_t len = symbols[left].len + symbols[right].len;
+      const uint32_t len = symbols[left].len + symbols[right].len;
       if (len > max_token_bytes_) return;
       const auto it = ids_by_text_.find(text.substr(symbols[left].begin, len));
       if (it == ids_by_text_.end()) return;
       queue.push({vocab_.scores[it->second], left, right, len});
     };
     for (size_t i = 1; i < symbols.size(); ++i) {
-      consider(static_cast<int64_t>(i) - 1, static_cast<int64_t>(i));
+      consider(static_cast<int32_t>(i) - 1, static_cast<int32_t>(i));
     }
 
     while (!queue.empty()) {
@@ -156,7 +166,7 @@ class SpmTokenizer final : public Tokenizer {
       consider(c.left, left.next);
     }
 
-    for (int64_t i = symbols.empty() ? -1 : 0; i >= 0; i = symbols[i].next) {
+    for (int32_t i = symbols.empty() ? -1 : 0; i >= 0; i = symbols[i].next) {
       const std::string_view piece = text.substr(symbols[i].begin, symbols[i].len);
       const auto it = ids_by_text_.find(piece);
       if (it != ids_by_text_.end()) {

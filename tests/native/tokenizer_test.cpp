@@ -313,7 +313,9 @@ TEST_F(LlamaSpm, MegabyteInputs) {
         std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
     std::cout << "[ timing   ] encoded " << text.size() << " bytes into " << ids.size()
               << " tokens in " << seconds * 1000 << " ms\n";
-    EXPECT_LT(seconds, 2.0);
+    // Natively this takes about 0.3-0.5 s and under node about 1 s; the bound leaves room
+    // for a busy machine while still catching a quadratic merge (minutes at this size).
+    EXPECT_LT(seconds, 3.0);
     EXPECT_EQ(tok().decode(ids), text);
   }
 }
