@@ -35,7 +35,7 @@ inline uint16_t f32_to_f16(float f) {
     return sign | 0x7C00 | (abs > 0x7F800000 ? 0x200 : 0);
   }
   if (abs >= 0x477FF000) return sign | 0x7C00;  // rounds past the largest half
-  if (abs < 0x38800000) {                      // below the smallest normal half
+  if (abs < 0x38800000) {                       // below the smallest normal half
     // Scaling by 2^24 (exact) puts the half's subnormal mantissa in the integer part;
     // nearbyint rounds it to nearest even. 1024 comes out as the smallest normal, correctly.
     const float scaled = std::bit_cast<float>(abs) * 0x1p24f;
