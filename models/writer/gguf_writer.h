@@ -109,7 +109,7 @@ class Writer {
     uint32_t type_id = 0;
     std::vector<uint64_t> dims;
     uint64_t nbytes = 0;
-    uint64_t offset = 0;  // within the data section
+    uint64_t offset = 0;  // only for info_only tensors; the others are laid out on writing
     bool info_only = false;
     std::vector<uint8_t> data;
     RowGenerator rows;
@@ -121,7 +121,6 @@ class Writer {
   uint32_t alignment_ = 32;
   std::vector<std::pair<std::string, MetaValue>> metadata_;
   std::vector<Tensor> tensors_;
-  uint64_t data_size_ = 0;  // end of the last tensor with data, within the data section
 };
 
 // The whole file, for reading small files and vocab files (Error(kInvalidArgument) naming

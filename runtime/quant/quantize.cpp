@@ -32,19 +32,25 @@ int64_t checked_block(TensorType type, int64_t n, const char* what) {
   int64_t block = 0;
   switch (type) {
     case TensorType::F32:
-    case TensorType::F16: block = 1; break;
-    case TensorType::Q8_0: block = kQ8Block; break;
-    case TensorType::Q4_0: block = kQ4Block; break;
+    case TensorType::F16:
+      block = 1;
+      break;
+    case TensorType::Q8_0:
+      block = kQ8Block;
+      break;
+    case TensorType::Q4_0:
+      block = kQ4Block;
+      break;
     default:
       fail(ErrorKind::kUnsupported, std::string(what) + " does not support tensor type " +
                                         type_name(static_cast<uint32_t>(type)) +
                                         " (only F32, F16, Q8_0 and Q4_0)");
   }
   if (n < 0 || n % block != 0) {
-    fail(ErrorKind::kInvalidArgument,
-         std::string(what) + ": " + std::to_string(n) + " values of " +
-             type_name(static_cast<uint32_t>(type)) + " are not a whole number of " +
-             std::to_string(block) + "-value blocks");
+    fail(ErrorKind::kInvalidArgument, std::string(what) + ": " + std::to_string(n) + " values of " +
+                                          type_name(static_cast<uint32_t>(type)) +
+                                          " are not a whole number of " + std::to_string(block) +
+                                          "-value blocks");
   }
   return block;
 }
@@ -121,13 +127,20 @@ void quantize_row(TensorType type, const float* src, void* dst, int64_t n) {
   const int64_t block = checked_block(type, n, "quantize_row");
   auto* out = static_cast<uint8_t*>(dst);
   switch (type) {
-    case TensorType::F32: std::memcpy(out, src, static_cast<size_t>(n) * 4); break;
+    case TensorType::F32:
+      std::memcpy(out, src, static_cast<size_t>(n) * 4);
+      break;
     case TensorType::F16:
       for (int64_t i = 0; i < n; ++i) store_f16(out + 2 * i, src[i]);
       break;
-    case TensorType::Q8_0: quantize_q8_0(src, out, n / block); break;
-    case TensorType::Q4_0: quantize_q4_0(src, out, n / block); break;
-    default: break;  // checked_block has rejected every other type
+    case TensorType::Q8_0:
+      quantize_q8_0(src, out, n / block);
+      break;
+    case TensorType::Q4_0:
+      quantize_q4_0(src, out, n / block);
+      break;
+    default:
+      break;  // checked_block has rejected every other type
   }
 }
 
@@ -135,13 +148,20 @@ void dequantize_row(TensorType type, const void* src, float* dst, int64_t n) {
   const int64_t block = checked_block(type, n, "dequantize_row");
   const auto* in = static_cast<const uint8_t*>(src);
   switch (type) {
-    case TensorType::F32: std::memcpy(dst, in, static_cast<size_t>(n) * 4); break;
+    case TensorType::F32:
+      std::memcpy(dst, in, static_cast<size_t>(n) * 4);
+      break;
     case TensorType::F16:
       for (int64_t i = 0; i < n; ++i) dst[i] = load_f16(in + 2 * i);
       break;
-    case TensorType::Q8_0: dequantize_q8_0(in, dst, n / block); break;
-    case TensorType::Q4_0: dequantize_q4_0(in, dst, n / block); break;
-    default: break;
+    case TensorType::Q8_0:
+      dequantize_q8_0(in, dst, n / block);
+      break;
+    case TensorType::Q4_0:
+      dequantize_q4_0(in, dst, n / block);
+      break;
+    default:
+      break;
   }
 }
 
