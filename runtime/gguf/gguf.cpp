@@ -12,31 +12,42 @@ namespace {
 constexpr uint32_t kMaxDims = 4;
 constexpr int kMaxArrayDepth = 8;
 
-[[noreturn]] void format_error(const std::string& message) { fail(ErrorKind::kFormat, message); }
+[[noreturn]] void format_error(const std::string& message) {
+  fail(ErrorKind::kFormat, message);
+}
 
-std::string quoted(std::string_view s) { return "'" + std::string(s) + "'"; }
+std::string quoted(std::string_view s) {
+  return "'" + std::string(s) + "'";
+}
 
 // Fixed-size values: bytes per element, or 0 for strings and arrays.
 uint64_t scalar_size(ValueType t) {
   switch (t) {
     case ValueType::kUInt8:
     case ValueType::kInt8:
-    case ValueType::kBool: return 1;
+    case ValueType::kBool:
+      return 1;
     case ValueType::kUInt16:
-    case ValueType::kInt16: return 2;
+    case ValueType::kInt16:
+      return 2;
     case ValueType::kUInt32:
     case ValueType::kInt32:
-    case ValueType::kFloat32: return 4;
+    case ValueType::kFloat32:
+      return 4;
     case ValueType::kUInt64:
     case ValueType::kInt64:
-    case ValueType::kFloat64: return 8;
+    case ValueType::kFloat64:
+      return 8;
     case ValueType::kString:
-    case ValueType::kArray: return 0;
+    case ValueType::kArray:
+      return 0;
   }
   return 0;
 }
 
-bool valid_value_type(uint32_t t) { return t <= static_cast<uint32_t>(ValueType::kFloat64); }
+bool valid_value_type(uint32_t t) {
+  return t <= static_cast<uint32_t>(ValueType::kFloat64);
+}
 
 uint64_t load_le(const uint8_t* p, uint64_t n) {
   uint64_t v = 0;
@@ -48,19 +59,32 @@ uint64_t load_le(const uint8_t* p, uint64_t n) {
 
 const char* value_type_name(ValueType type) {
   switch (type) {
-    case ValueType::kUInt8: return "uint8";
-    case ValueType::kInt8: return "int8";
-    case ValueType::kUInt16: return "uint16";
-    case ValueType::kInt16: return "int16";
-    case ValueType::kUInt32: return "uint32";
-    case ValueType::kInt32: return "int32";
-    case ValueType::kFloat32: return "float32";
-    case ValueType::kBool: return "bool";
-    case ValueType::kString: return "string";
-    case ValueType::kArray: return "array";
-    case ValueType::kUInt64: return "uint64";
-    case ValueType::kInt64: return "int64";
-    case ValueType::kFloat64: return "float64";
+    case ValueType::kUInt8:
+      return "uint8";
+    case ValueType::kInt8:
+      return "int8";
+    case ValueType::kUInt16:
+      return "uint16";
+    case ValueType::kInt16:
+      return "int16";
+    case ValueType::kUInt32:
+      return "uint32";
+    case ValueType::kInt32:
+      return "int32";
+    case ValueType::kFloat32:
+      return "float32";
+    case ValueType::kBool:
+      return "bool";
+    case ValueType::kString:
+      return "string";
+    case ValueType::kArray:
+      return "array";
+    case ValueType::kUInt64:
+      return "uint64";
+    case ValueType::kInt64:
+      return "int64";
+    case ValueType::kFloat64:
+      return "float64";
   }
   return "invalid";
 }
@@ -169,8 +193,9 @@ File Parser::parse(const ParseOptions& options) {
   pos_ = 4;
   uint32_t version = static_cast<uint32_t>(read_uint(4, "the version"));
   if (version == 1) {
-    fail(ErrorKind::kUnsupported, "GGUF version 1 is not supported (only 2 and 3); re-convert "
-                                  "the model with a current llama.cpp");
+    fail(ErrorKind::kUnsupported,
+         "GGUF version 1 is not supported (only 2 and 3); re-convert "
+         "the model with a current llama.cpp");
   }
   if (version != 2 && version != 3) {
     if ((version & 0xFFFF) == 0) {
@@ -250,14 +275,14 @@ File Parser::parse(const ParseOptions& options) {
     }
     if (t.dims[0] % traits->block_elems != 0) {
       format_error(what + " has rows of " + std::to_string(t.dims[0]) + " values, which is not " +
-                   "a multiple of the " + std::to_string(traits->block_elems) + "-value blocks of " +
-                   traits->name);
+                   "a multiple of the " + std::to_string(traits->block_elems) +
+                   "-value blocks of " + traits->name);
     }
     t.nbytes = elements / traits->block_elems * traits->block_bytes;
     t.offset = read_uint(8, what + " offset");
     if (t.offset % file.alignment_ != 0) {
-      format_error(what + " data offset " + std::to_string(t.offset) + " is not a multiple of the " +
-                   "alignment " + std::to_string(file.alignment_));
+      format_error(what + " data offset " + std::to_string(t.offset) +
+                   " is not a multiple of the " + "alignment " + std::to_string(file.alignment_));
     }
     file.tensors_.push_back(std::move(t));
   }
@@ -338,8 +363,7 @@ uint64_t TensorInfo::elements() const {
 namespace {
 
 [[noreturn]] void wrong_type(std::string_view key, ValueType have, const char* want) {
-  format_error("metadata " + quoted(key) + " is a " + value_type_name(have) + ", expected " +
-               want);
+  format_error("metadata " + quoted(key) + " is a " + value_type_name(have) + ", expected " + want);
 }
 
 bool is_signed(ValueType t) {
@@ -364,8 +388,10 @@ bool Value::is_integer() const {
     case ValueType::kUInt32:
     case ValueType::kInt32:
     case ValueType::kUInt64:
-    case ValueType::kInt64: return true;
-    default: return false;
+    case ValueType::kInt64:
+      return true;
+    default:
+      return false;
   }
 }
 

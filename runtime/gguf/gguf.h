@@ -61,9 +61,9 @@ class Value {
   friend class File;
   friend class Parser;
   ValueType type_ = ValueType::kUInt8;
-  std::string_view key_;              // for error messages; points into the file bytes
-  uint64_t bits_ = 0;                 // scalar payload (raw little-endian bits)
-  std::string_view string_;           // kString payload
+  std::string_view key_;     // for error messages; points into the file bytes
+  uint64_t bits_ = 0;        // scalar payload (raw little-endian bits)
+  std::string_view string_;  // kString payload
   // kArray payload: element type, count, and the raw bytes of the elements. For strings and
   // nested arrays `offsets_` holds each element's start within `raw_`.
   ValueType elem_type_ = ValueType::kUInt8;
@@ -76,7 +76,7 @@ struct TensorInfo {
   std::string name;
   std::vector<uint64_t> dims;  // ggml "ne" order: dims[0] is the row length
   uint32_t type_id = 0;
-  uint64_t offset = 0;         // from the start of the data section, as stored
+  uint64_t offset = 0;  // from the start of the data section, as stored
   const uint8_t* data = nullptr;
   uint64_t nbytes = 0;
 

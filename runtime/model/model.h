@@ -45,6 +45,16 @@ struct LoadOptions {
   bool allow_duplicate_keys = false;
 };
 
+// What every architecture starts from: the bytes, their parse, the shared hyper-parameters
+// and the tokenizer.
+struct ModelParts {
+  OwnedBytes bytes;
+  size_t size = 0;
+  gguf::File file;
+  ModelConfig config;
+  std::unique_ptr<Tokenizer> tokenizer;
+};
+
 class Model {
  public:
   static std::unique_ptr<Model> load(OwnedBytes bytes, size_t size, const LoadOptions& options);
@@ -64,7 +74,7 @@ class Model {
   virtual std::unique_ptr<KvCache> new_kv_cache(int context_length) const = 0;
 
  protected:
-  Model() = default;
+  explicit Model(ModelParts parts);
   OwnedBytes bytes_;
   size_t size_ = 0;
   gguf::File file_;

@@ -21,12 +21,14 @@ inline std::string models_dir() {
   return "../shared/models";
 }
 
-inline std::string model_path(const std::string& relative) { return models_dir() + "/" + relative; }
+inline std::string model_path(const std::string& relative) {
+  return models_dir() + "/" + relative;
+}
 
 }  // namespace pipit::testing
 
 // Skips the test, visibly, when a shared file is absent.
-#define PIPIT_REQUIRE_FILE(path)                                                      \
-  do {                                                                                \
+#define PIPIT_REQUIRE_FILE(path)                                                            \
+  do {                                                                                      \
     if (!std::filesystem::exists(path)) GTEST_SKIP() << "model file not found: " << (path); \
   } while (0)

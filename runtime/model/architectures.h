@@ -1,0 +1,13 @@
+// Every architecture pipit runs. Adding one: a file that defines its factory, and a row in
+// kArchitectures (model.cpp).
+#pragma once
+
+#include <memory>
+
+#include "model/model.h"
+
+namespace pipit {
+
+std::unique_ptr<Model> make_llama(ModelParts parts);
+
+}  // namespace pipit

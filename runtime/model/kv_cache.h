@@ -1,0 +1,30 @@
+// Keys and values of every position seen so far, per layer, in f32.
+#pragma once
+
+#include <cstddef>
+#include <vector>
+
+namespace pipit {
+
+class KvCache {
+ public:
+  KvCache(int n_layer, int context_length, int kv_dim);
+
+  int context_length() const { return context_length_; }
+  float* key(int layer, int pos) { return keys_.data() + offset(layer, pos); }
+  float* value(int layer, int pos) { return values_.data() + offset(layer, pos); }
+  const float* key(int layer, int pos) const { return keys_.data() + offset(layer, pos); }
+  const float* value(int layer, int pos) const { return values_.data() + offset(layer, pos); }
+  size_t bytes() const { return (keys_.size() + values_.size()) * sizeof(float); }
+
+ private:
+  size_t offset(int layer, int pos) const {
+    return (static_cast<size_t>(layer) * context_length_ + pos) * kv_dim_;
+  }
+  int context_length_;
+  int kv_dim_;
+  std::vector<float> keys_;
+  std::vector<float> values_;
+};
+
+}  // namespace pipit

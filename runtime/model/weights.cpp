@@ -1,0 +1,56 @@
+#include "model/weights.h"
+
+#include "core/error.h"
+
+namespace pipit {
+namespace {
+
+std::string shape_string(const std::vector<uint64_t>& dims) {
+  std::string s = "[";
+  for (size_t i = 0; i < dims.size(); ++i) s += (i ? ", " : "") + std::to_string(dims[i]);
+  return s + "]";
+}
+
+}  // namespace
+
+const gguf::TensorInfo& WeightLoader::require(const std::string& name) const {
+  const gguf::TensorInfo* t = file_.find_tensor(name);
+  if (!t) fail(ErrorKind::kFormat, "the model file has no tensor '" + name + "'");
+  return *t;
+}
+
+kernels::Matrix WeightLoader::matrix(const std::string& name, int64_t cols, int64_t rows) const {
+  const gguf::TensorInfo& t = require(name);
+  const std::vector<uint64_t> want = {static_cast<uint64_t>(cols), static_cast<uint64_t>(rows)};
+  if (t.dims != want) {
+    fail(ErrorKind::kFormat, "tensor '" + name + "' has shape " + shape_string(t.dims) +
+                                 ", expected " + shape_string(want));
+  }
+  const auto type = static_cast<TensorType>(t.type_id);
+  if (!kernels::is_supported(type)) {
+    fail(ErrorKind::kUnsupported, "tensor '" + name + "' uses type " + type_name(t.type_id) +
+                                      ", which pipit cannot compute with yet");
+  }
+  kernels::Matrix m;
+  m.type = type;
+  m.data = t.data;
+  m.cols = cols;
+  m.rows = rows;
+  m.row_bytes = t.nbytes / static_cast<uint64_t>(rows);
+  return m;
+}
+
+const float* WeightLoader::vector(const std::string& name, int64_t n) const {
+  const gguf::TensorInfo& t = require(name);
+  if (t.dims != std::vector<uint64_t>{static_cast<uint64_t>(n)}) {
+    fail(ErrorKind::kFormat, "tensor '" + name + "' has shape " + shape_string(t.dims) +
+                                 ", expected [" + std::to_string(n) + "]");
+  }
+  if (t.type_id != static_cast<uint32_t>(TensorType::F32)) {
+    fail(ErrorKind::kUnsupported, "tensor '" + name + "' is " + type_name(t.type_id) +
+                                      "; pipit expects F32 for norm weights and biases");
+  }
+  return reinterpret_cast<const float*>(t.data);
+}
+
+}  // namespace pipit
