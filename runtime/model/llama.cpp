@@ -33,6 +33,9 @@ class LlamaModel final : public Model {
  public:
   explicit LlamaModel(ModelParts parts) : Model(std::move(parts)) {
     const ModelConfig& c = config_;
+    if (file_.get_u64("llama.expert_count", 0) > 0) {
+      fail(ErrorKind::kUnsupported, "mixture-of-experts llama models are not supported yet");
+    }
     const int q_dim = c.n_head * c.head_dim;
     const int kv_dim = c.n_head_kv * c.head_dim;
     WeightLoader w(file_);

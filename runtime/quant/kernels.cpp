@@ -5,44 +5,8 @@
 
 #include <xsimd/xsimd.hpp>
 
-#include "core/f16.h"
-
 namespace pipit::kernels {
 namespace {
-
-constexpr int kQ8_0BlockBytes = 34;  // f16 scale, 32 x int8
-constexpr int kQ4_0BlockBytes = 18;  // f16 scale, 16 bytes of nibble pairs
-constexpr int kBlock = 32;
-
-uint16_t load_u16(const uint8_t* p) {
-  uint16_t v;
-  std::memcpy(&v, p, 2);
-  return v;
-}
-
-void dequantize_q8_0(const uint8_t* src, float* dst, int64_t n) {
-  for (int64_t b = 0; b < n / kBlock; ++b, src += kQ8_0BlockBytes, dst += kBlock) {
-    const float d = f16_to_f32(load_u16(src));
-    const int8_t* q = reinterpret_cast<const int8_t*>(src + 2);
-    for (int i = 0; i < kBlock; ++i) dst[i] = d * static_cast<float>(q[i]);
-  }
-}
-
-void dequantize_q4_0(const uint8_t* src, float* dst, int64_t n) {
-  for (int64_t b = 0; b < n / kBlock; ++b, src += kQ4_0BlockBytes, dst += kBlock) {
-    const float d = f16_to_f32(load_u16(src));
-    const uint8_t* q = src + 2;
-    // Low nibbles hold the first half of the block, high nibbles the second.
-    for (int i = 0; i < kBlock / 2; ++i) {
-      dst[i] = d * static_cast<float>((q[i] & 0x0F) - 8);
-      dst[i + kBlock / 2] = d * static_cast<float>((q[i] >> 4) - 8);
-    }
-  }
-}
-
-void dequantize_f16(const uint8_t* src, float* dst, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) dst[i] = f16_to_f32(load_u16(src + 2 * i));
-}
 
 float dot_f32(const float* a, const float* b, int64_t n) {
   using Batch = xsimd::batch<float>;
@@ -68,39 +32,6 @@ float dot_f32(const float* a, const float* b, int64_t n) {
 }
 
 }  // namespace
-
-bool is_supported(TensorType type) {
-  switch (type) {
-    case TensorType::F32:
-    case TensorType::F16:
-    case TensorType::Q8_0:
-    case TensorType::Q4_0:
-      return true;
-    default:
-      return false;
-  }
-}
-
-void dequantize_row(TensorType type, const uint8_t* src, float* dst, int64_t n) {
-  switch (type) {
-    case TensorType::F32:
-      std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float));
-      return;
-    case TensorType::F16:
-      dequantize_f16(src, dst, n);
-      return;
-    case TensorType::Q8_0:
-      dequantize_q8_0(src, dst, n);
-      return;
-    case TensorType::Q4_0:
-      dequantize_q4_0(src, dst, n);
-      return;
-    default:
-      break;
-  }
-  // Model loading refuses unsupported types, so reaching this is a bug.
-  std::abort();
-}
 
 void matmul(const Matrix& w, const float* x, int n_tokens, float* y) {
   thread_local std::vector<float> row;

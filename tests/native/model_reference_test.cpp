@@ -102,22 +102,42 @@ TEST_P(ModelReference, TeacherForcedLogitsMatchLlamaCpp) {
             << compared_ids << " greedy ids compared\n";
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Llama, ModelReference,
-    ::testing::Values(
-        ReferenceCase{"stories260K/stories260K.gguf", "stories260K.json"},
-        ReferenceCase{"synthetic/stories260K-Q8_0.gguf", "dequantized/stories260K-Q8_0.json"},
-        ReferenceCase{"synthetic/stories260K-Q4_0.gguf", "dequantized/stories260K-Q4_0.json"},
-        ReferenceCase{"synthetic/synth-llama-F32.gguf", "synth-llama-F32.json"},
-        ReferenceCase{"synthetic/synth-llama-Q8_0.gguf", "dequantized/synth-llama-Q8_0.json"},
-        ReferenceCase{"synthetic/synth-llama-Q4_0.gguf", "dequantized/synth-llama-Q4_0.json"}),
-    [](const ::testing::TestParamInfo<ReferenceCase>& info) {
-      std::string name = info.param.reference;
-      for (char& c : name) {
-        if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
-      }
-      return name;
-    });
+// Every model file in ../shared with a llama.cpp reference. Quantized files are compared with
+// the references computed on their dequantized weights (see the file comment).
+std::vector<ReferenceCase> all_reference_cases() {
+  std::vector<ReferenceCase> cases = {
+      {"stories260K/stories260K.gguf", "stories260K.json"},
+      {"synthetic/stories260K-Q8_0.gguf", "dequantized/stories260K-Q8_0.json"},
+      {"synthetic/stories260K-Q4_0.gguf", "dequantized/stories260K-Q4_0.json"},
+  };
+  const char* f32_files[] = {"synth-llama-F32", "synth-moe-F32", "synth-qwen2-F32",
+                             "synth-phi3-F32"};
+  for (const char* stem : f32_files) {
+    cases.push_back({std::string("synthetic/") + stem + ".gguf", std::string(stem) + ".json"});
+  }
+  const char* quantized_files[] = {
+      "synth-llama-Q8_0",   "synth-llama-Q6_K",   "synth-llama-Q5_K_M", "synth-llama-Q5_1",
+      "synth-llama-Q5_0",   "synth-llama-Q4_K_M", "synth-llama-Q4_1",   "synth-llama-Q4_0",
+      "synth-llama-Q3_K_M", "synth-llama-Q2_K",   "synth-moe-Q8_0",     "synth-moe-Q4_K_M",
+      "synth-qwen2-F16",    "synth-qwen2-Q8_0",   "synth-qwen2-Q4_K_M", "synth-gpt2-Q8_0",
+      "synth-phi3-Q8_0",    "synth-phi3-Q4_K_M",  "synth-gemma2-Q8_0"};
+  for (const char* stem : quantized_files) {
+    cases.push_back(
+        {std::string("synthetic/") + stem + ".gguf", std::string("dequantized/") + stem + ".json"});
+  }
+  return cases;
+}
+
+INSTANTIATE_TEST_SUITE_P(AllModels, ModelReference, ::testing::ValuesIn(all_reference_cases()),
+                         [](const ::testing::TestParamInfo<ReferenceCase>& info) {
+                           std::string name = info.param.model;
+                           name = name.substr(name.find('/') + 1);
+                           name = name.substr(0, name.size() - 5);
+                           for (char& c : name) {
+                             if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+                           }
+                           return name;
+                         });
 
 // PROVENANCE.md: stories260K, empty prompt (BOS), greedy — the first 64 generated ids.
 TEST(Golden, Stories260KGreedyStory) {
