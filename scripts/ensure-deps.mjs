@@ -12,10 +12,13 @@ import { ROOT, ScriptError, isMain, log, run, which } from './common.mjs';
 
 // Debian packages per part of the project.
 export const DEB_PACKAGES = {
-  // the native build and gtest suite (unicode-data: the tokenizer's character tables)
-  native: ['g++', 'cmake', 'ninja-build', 'ccache', 'googletest', 'libgtest-dev', 'libxsimd-dev', 'unicode-data'],
+  // the native build and gtest suite (nlohmann-json3-dev: the tests read llama.cpp's reference
+  // outputs; unicode-data: the tokenizer's character tables)
+  native: ['g++', 'cmake', 'ninja-build', 'ccache', 'googletest', 'libgtest-dev', 'libxsimd-dev',
+    'nlohmann-json3-dev', 'unicode-data'],
   // the WASM build (the gtest suite under node, and the npm package's engine)
-  wasm: ['emscripten', 'node-acorn', 'cmake', 'ninja-build', 'ccache', 'googletest', 'libxsimd-dev', 'unicode-data'],
+  wasm: ['emscripten', 'node-acorn', 'cmake', 'ninja-build', 'ccache', 'googletest', 'libxsimd-dev',
+    'nlohmann-json3-dev', 'unicode-data'],
   // headless browser tests (playwright-core drives Debian's chromium; npm never downloads one)
   browser: ['chromium'],
 };
