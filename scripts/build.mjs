@@ -1,0 +1,137 @@
+#!/usr/bin/env node
+// Builds what the tests and the package need:
+//   native  build/native  (cmake -G Ninja, Release): pipit_tests, pipit-gguf, pipit-native
+//   wasm    build/wasm    (emcmake cmake -G Ninja):   pipit_tests.js, pipit.js + pipit.wasm
+//   ts      tsc -p web -> web/lib, plus the wasm engine copied to web/lib/wasm/
+// Each tree is configured once and then rebuilt incrementally by ninja (-j2, ccache).
+//
+//   node scripts/build.mjs [--native] [--wasm] [--ts] [--no-deps] [--fresh]
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { JOBS, ROOT, ScriptError, emscriptenEnv, isMain, log, run, which } from './common.mjs';
+import { ensureDeps } from './ensure-deps.mjs';
+
+export const NATIVE_DIR = path.join(ROOT, 'build', 'native');
+export const WASM_DIR = path.join(ROOT, 'build', 'wasm');
+const WEB_WASM_DIR = path.join(ROOT, 'web', 'lib', 'wasm');
+
+function cacheValue(dir, key) {
+  const cache = path.join(dir, 'CMakeCache.txt');
+  if (!existsSync(cache)) return undefined;
+  const match = readFileSync(cache, 'utf8').match(new RegExp(`^${key}:[A-Z]+=(.*)$`, 'm'));
+  return match ? match[1] : undefined;
+}
+
+// A build tree made for another checkout, generator or toolchain cannot be reused: start over.
+function dropForeignTree(dir, { emscripten }) {
+  if (!existsSync(path.join(dir, 'CMakeCache.txt'))) return;
+  const home = cacheValue(dir, 'CMAKE_HOME_DIRECTORY');
+  const generator = cacheValue(dir, 'CMAKE_GENERATOR');
+  const toolchain = cacheValue(dir, 'CMAKE_TOOLCHAIN_FILE') ?? '';
+  const reasons = [];
+  if (home && path.resolve(home) !== ROOT) reasons.push(`it was configured for ${home}`);
+  if (generator && generator !== 'Ninja') reasons.push(`it uses the ${generator} generator`);
+  if (emscripten !== /Emscripten/i.test(toolchain)) reasons.push('its toolchain does not match');
+  if (reasons.length) {
+    log(`removing ${path.relative(ROOT, dir)}: ${reasons.join(', ')}`);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function requireTool(name, pkg) {
+  if (!which(name)) throw new ScriptError(`'${name}' not found: install the Debian package ${pkg} (or run npm test as root)`);
+}
+
+function timed(label, fn) {
+  const start = Date.now();
+  fn();
+  log(`${label} done in ${((Date.now() - start) / 1000).toFixed(1)} s`);
+}
+
+export function buildNative({ fresh = false } = {}) {
+  requireTool('cmake', 'cmake');
+  requireTool('ninja', 'ninja-build');
+  if (fresh) rmSync(NATIVE_DIR, { recursive: true, force: true });
+  dropForeignTree(NATIVE_DIR, { emscripten: false });
+  timed('native build', () => {
+    if (!existsSync(path.join(NATIVE_DIR, 'build.ninja'))) {
+      run('cmake', ['-S', ROOT, '-B', NATIVE_DIR, '-G', 'Ninja', '-DCMAKE_BUILD_TYPE=Release']);
+    }
+    run('ninja', ['-C', NATIVE_DIR, `-j${JOBS}`]);
+  });
+}
+
+export function buildWasm({ fresh = false } = {}) {
+  requireTool('emcmake', 'emscripten');
+  requireTool('ninja', 'ninja-build');
+  const env = emscriptenEnv();
+  if (fresh) rmSync(WASM_DIR, { recursive: true, force: true });
+  dropForeignTree(WASM_DIR, { emscripten: true });
+  timed('wasm build', () => {
+    if (!existsSync(path.join(WASM_DIR, 'build.ninja'))) {
+      run('emcmake', ['cmake', '-S', ROOT, '-B', WASM_DIR, '-G', 'Ninja', '-DCMAKE_BUILD_TYPE=Release'], { env });
+    }
+    run('ninja', ['-C', WASM_DIR, `-j${JOBS}`], { env });
+  });
+}
+
+// The package loads its engine from web/lib/wasm/.
+export function copyEngine() {
+  const files = ['pipit.js', 'pipit.wasm'];
+  const present = files.filter((f) => existsSync(path.join(WASM_DIR, f)));
+  if (present.length === 0) {
+    log('no WASM engine (build/wasm/pipit.js) yet: nothing to copy to web/lib/wasm/');
+    return;
+  }
+  if (present.length !== files.length) throw new ScriptError(`build/wasm has ${present.join(', ')} but not all of ${files.join(', ')}`);
+  mkdirSync(WEB_WASM_DIR, { recursive: true });
+  for (const f of files) copyFileSync(path.join(WASM_DIR, f), path.join(WEB_WASM_DIR, f));
+  log('copied build/wasm/pipit.{js,wasm} to web/lib/wasm/');
+}
+
+export function buildTs() {
+  if (!existsSync(path.join(ROOT, 'web', 'tsconfig.json'))) {
+    log('no web/tsconfig.json yet: skipping tsc');
+    return;
+  }
+  const tsc = path.join(ROOT, 'node_modules', '.bin', 'tsc');
+  if (!existsSync(tsc)) throw new ScriptError('node_modules/.bin/tsc not found: run npm install (npm test does it)');
+  timed('tsc', () => run(tsc, ['-p', 'web']));
+}
+
+export function build({ native = true, wasm = true, ts = true, deps = true, fresh = false } = {}) {
+  if (deps) {
+    const parts = [];
+    if (native) parts.push('native');
+    if (wasm) parts.push('wasm');
+    ensureDeps({ parts, npm: true });
+  }
+  if (native) buildNative({ fresh });
+  if (wasm) buildWasm({ fresh });
+  if (ts) buildTs();
+  if (wasm || ts) copyEngine();
+}
+
+function parseArgs(argv) {
+  const picked = { native: false, wasm: false, ts: false };
+  const options = { deps: true, fresh: false };
+  for (const arg of argv) {
+    if (arg === '--native') picked.native = true;
+    else if (arg === '--wasm') picked.wasm = true;
+    else if (arg === '--ts') picked.ts = true;
+    else if (arg === '--no-deps') options.deps = false;
+    else if (arg === '--fresh') options.fresh = true;
+    else throw new ScriptError(`unknown option ${arg} (--native, --wasm, --ts, --no-deps, --fresh)`);
+  }
+  const any = picked.native || picked.wasm || picked.ts;
+  return any ? { ...picked, ...options } : { native: true, wasm: true, ts: true, ...options };
+}
+
+if (isMain(import.meta.url)) {
+  try {
+    build(parseArgs(process.argv.slice(2)));
+  } catch (error) {
+    process.stderr.write(`[pipit] build failed: ${error.message}\n`);
+    process.exit(1);
+  }
+}
