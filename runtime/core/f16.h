@@ -1,11 +1,23 @@
 // IEEE half <-> float, exact in both directions (round to nearest even on the way down).
 #pragma once
 
-#include <bit>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 
 namespace pipit {
+
+// std::bit_cast is missing from the libc++ that Emscripten 3.1.6 ships.
+inline uint32_t float_bits(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, sizeof u);
+  return u;
+}
+inline float bits_float(uint32_t u) {
+  float f;
+  std::memcpy(&f, &u, sizeof f);
+  return f;
+}
 
 inline float f16_to_f32(uint16_t h) {
   const uint32_t sign = static_cast<uint32_t>(h & 0x8000) << 16;
@@ -17,28 +29,28 @@ inline float f16_to_f32(uint16_t h) {
       bits = sign;
     } else {  // subnormal: value = mant * 2^-24
       float f = static_cast<float>(mant) * 0x1p-24f;
-      bits = sign | std::bit_cast<uint32_t>(f);
+      bits = sign | float_bits(f);
     }
   } else if (exp == 31) {
     bits = sign | 0x7F800000 | (mant << 13);
   } else {
     bits = sign | ((exp + 112) << 23) | (mant << 13);
   }
-  return std::bit_cast<float>(bits);
+  return bits_float(bits);
 }
 
 inline uint16_t f32_to_f16(float f) {
-  const uint32_t x = std::bit_cast<uint32_t>(f);
+  const uint32_t x = float_bits(f);
   const uint16_t sign = static_cast<uint16_t>((x >> 16) & 0x8000);
   const uint32_t abs = x & 0x7FFFFFFF;
   if (abs >= 0x7F800000) {  // inf or nan
     return sign | 0x7C00 | (abs > 0x7F800000 ? 0x200 : 0);
   }
   if (abs >= 0x477FF000) return sign | 0x7C00;  // rounds past the largest half
-  if (abs < 0x38800000) {                      // below the smallest normal half
+  if (abs < 0x38800000) {                       // below the smallest normal half
     // Scaling by 2^24 (exact) puts the half's subnormal mantissa in the integer part;
     // nearbyint rounds it to nearest even. 1024 comes out as the smallest normal, correctly.
-    const float scaled = std::bit_cast<float>(abs) * 0x1p24f;
+    const float scaled = bits_float(abs) * 0x1p24f;
     return sign | static_cast<uint16_t>(std::nearbyint(scaled));
   }
   const uint32_t rounded = abs + 0xFFF + ((abs >> 13) & 1);  // round to nearest even
