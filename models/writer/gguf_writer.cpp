@@ -1,6 +1,6 @@
 #include "gguf_writer.h"
 
-#include <bit>
+#include <cstring>
 #include <fstream>
 
 #include "core/error.h"
@@ -71,11 +71,17 @@ MetaValue MetaValue::scalar(ValueType type, uint64_t bits) {
   return v;
 }
 
+// memcpy rather than std::bit_cast, which Emscripten 3.1.6's libc++ lacks.
 MetaValue MetaValue::f32(float v) {
-  return scalar(ValueType::kFloat32, std::bit_cast<uint32_t>(v));
+  uint32_t bits;
+  std::memcpy(&bits, &v, sizeof bits);
+  return scalar(ValueType::kFloat32, bits);
 }
+
 MetaValue MetaValue::f64(double v) {
-  return scalar(ValueType::kFloat64, std::bit_cast<uint64_t>(v));
+  uint64_t bits;
+  std::memcpy(&bits, &v, sizeof bits);
+  return scalar(ValueType::kFloat64, bits);
 }
 
 MetaValue MetaValue::string(std::string v) {

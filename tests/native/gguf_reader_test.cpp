@@ -117,7 +117,7 @@ TEST(GgufReader, ValueAccessorsNameTheKeyOnMisuse) {
 
 TEST(GgufReader, TruncatedAnywhereIsAFormatError) {
   const std::vector<uint8_t> bytes = sample_file();
-  const uint64_t data_offset = File::parse(bytes).data_offset();
+  const size_t data_offset = static_cast<size_t>(File::parse(bytes).data_offset());
   std::vector<size_t> cuts;
   for (size_t n = 0; n <= data_offset; ++n) cuts.push_back(n);
   for (size_t n : {data_offset + 1, data_offset + 31, data_offset + 32, data_offset + 33,
