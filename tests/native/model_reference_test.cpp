@@ -13,7 +13,7 @@
 // - GELU models (gpt2, gemma2): 3e-3. llama.cpp evaluates GELU through an fp16 table; pipit
 //   rounds the same way, but a tiny upstream difference can flip one fp16 rounding (the
 //   reference README measures that floor at ~1e-3, gemma2 2.6e-3).
-// - F16 weights: 1e-2, and quantized weights: 0.35. Here pipit agrees with llama.cpp to ~1e-6
+// - F16 weights: 1e-2, and quantized weights: 0.5 (still below the greedy-id margin). Here pipit agrees with llama.cpp to ~1e-6
 //   until the first activation that lies within float noise of a rounding boundary flips to
 //   the neighbouring integer; the flipped value then stays in the KV cache. The README
 //   measures 0.18-0.34 between the as-is and the f32-activation runs, the size of that effect.
@@ -48,7 +48,7 @@ float tolerance_for(const Model& model) {
   const bool mixture = model.file().get_u64(arch + ".expert_count", 0) > 0;
   float tolerance = arch == "gpt2" || arch == "gemma2" ? 3e-3f : 1e-4f;
   if (types.count("F16")) tolerance = std::max(tolerance, 1e-2f);
-  if (quantized) tolerance = std::max(tolerance, mixture ? 2.0f : 0.35f);
+  if (quantized) tolerance = std::max(tolerance, mixture ? 2.0f : 0.5f);
   return tolerance;
 }
 
