@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "core/f16.h"
+#include "core/thread_pool.h"
 #include "quant/activations.h"
 #include "quant/dot.h"
 
@@ -58,9 +59,17 @@ void matmul(const Matrix& w, const float* x, int n_tokens, float* y) {
       break;
   }
   const auto* act_bytes = static_cast<const uint8_t*>(act);
-  for (int64_t r = 0; r < w.rows; ++r) {
-    for (int t = 0; t < n_tokens; ++t)
-      y[t * w.rows + r] = dot(w.row(r), act_bytes + t * stride, cols);
+  const auto rows = [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      for (int t = 0; t < n_tokens; ++t) {
+        y[t * w.rows + r] = dot(w.row(r), act_bytes + t * stride, cols);
+      }
+    }
+  };
+  if (ThreadPool* pool = ThreadPool::current(); pool && pool->size() > 1) {
+    pool->parallel_for(w.rows, rows);
+  } else {
+    rows(0, w.rows);
   }
 }
 
