@@ -18,4 +18,10 @@ using DotFn = float (*)(const uint8_t* w_row, const void* x, int64_t n);
 DotFn reference_dot(TensorType type);
 DotFn simd_dot(TensorType type);  // the SIMD version, or the reference where there is none
 
+// One weight row with `count` (1 to 4) activation rows `stride` bytes apart, into out[count]:
+// the weights are unpacked once for all of them. Null for types without such a kernel.
+using MultiDotFn = void (*)(const uint8_t* w_row, const void* x, size_t stride, int count,
+                            int64_t n, float* out);
+MultiDotFn simd_multi_dot(TensorType type);
+
 }  // namespace pipit::kernels

@@ -42,43 +42,63 @@ float half(const uint8_t* p) {
   return f16_to_f32(h);
 }
 
-// Legacy types: each 32-value block gives an int32x4 partial sum, scaled by the two block
-// scales into a float accumulator that stays in a register for the whole row.
-float dot_q8_0(const uint8_t* w, const void* x, int64_t n) {
-  using namespace simd;
-  const auto* y = static_cast<const kernels::BlockQ8_0*>(x);
-  auto acc = zero_f32();
-  for (int64_t b = 0; b < n / 32; ++b, w += 34) {
-    const V sum =
-        add_i32(dot_i8(load(w + 2), load(y[b].qs)), dot_i8(load(w + 18), load(y[b].qs + 16)));
-    acc = mul_add_f32(to_f32(sum), splat_f32(half(w) * y[b].d), acc);
-  }
-  return sum_f32(acc);
+// Each kernel multiplies one weight row with N activation rows (`stride` bytes apart) at
+// once: the weights are loaded and unpacked once per block and reused for every token of a
+// prompt. Decoding is N = 1.
+
+template <typename Block>
+const Block& block_of(const uint8_t* x, size_t stride, int k, int64_t b) {
+  return reinterpret_cast<const Block*>(x + k * stride)[b];
 }
 
-float dot_q4_0(const uint8_t* w, const void* x, int64_t n) {
+// Legacy types: each 32-value block gives an int32x4 partial sum, scaled by the two block
+// scales into a float accumulator that stays in a register for the whole row.
+template <int N>
+void dot_q8_0(const uint8_t* w, const uint8_t* x, size_t stride, int64_t n, float* out) {
   using namespace simd;
-  const auto* y = static_cast<const kernels::BlockQ8_0*>(x);
+  decltype(zero_f32()) acc[N];
+  for (auto& a : acc) a = zero_f32();
+  for (int64_t b = 0; b < n / 32; ++b, w += 34) {
+    const V w0 = load(w + 2), w1 = load(w + 18);
+    const float dw = half(w);
+    for (int k = 0; k < N; ++k) {
+      const auto& y = block_of<BlockQ8_0>(x, stride, k, b);
+      const V sum = add_i32(dot_i8(w0, load(y.qs)), dot_i8(w1, load(y.qs + 16)));
+      acc[k] = mul_add_f32(to_f32(sum), splat_f32(dw * y.d), acc[k]);
+    }
+  }
+  for (int k = 0; k < N; ++k) out[k] = sum_f32(acc[k]);
+}
+
+template <int N>
+void dot_q4_0(const uint8_t* w, const uint8_t* x, size_t stride, int64_t n, float* out) {
+  using namespace simd;
   const V low_nibbles = splat_i8(0x0F), eight = splat_i8(8);
-  auto acc = zero_f32();
+  decltype(zero_f32()) acc[N];
+  for (auto& a : acc) a = zero_f32();
   for (int64_t b = 0; b < n / 32; ++b, w += 18) {
     const V packed = load(w + 2);
     const V lo = sub_i8(bit_and(packed, low_nibbles), eight);
     const V hi = sub_i8(shr_u8<4>(packed), eight);
-    const V sum = add_i32(dot_i8(lo, load(y[b].qs)), dot_i8(hi, load(y[b].qs + 16)));
-    acc = mul_add_f32(to_f32(sum), splat_f32(half(w) * y[b].d), acc);
+    const float dw = half(w);
+    for (int k = 0; k < N; ++k) {
+      const auto& y = block_of<BlockQ8_0>(x, stride, k, b);
+      const V sum = add_i32(dot_i8(lo, load(y.qs)), dot_i8(hi, load(y.qs + 16)));
+      acc[k] = mul_add_f32(to_f32(sum), splat_f32(dw * y.d), acc[k]);
+    }
   }
-  return sum_f32(acc);
+  for (int k = 0; k < N; ++k) out[k] = sum_f32(acc[k]);
 }
 
 // K-quants: integer sums of whole super-blocks, each sub-block's product scaled by its integer
-// scale inside int32 lanes; one float multiply-add per super-block.
-float dot_q4_k(const uint8_t* w, const void* x, int64_t n) {
+// scale inside int32 lanes; one float multiply-add per super-block and token.
+template <int N>
+void dot_q4_k(const uint8_t* w, const uint8_t* x, size_t stride, int64_t n, float* out) {
   using namespace simd;
-  const auto* y = static_cast<const kernels::BlockQ8_K*>(x);
   const V low_nibbles = splat_i8(0x0F);
-  auto acc = zero_f32();
-  float min_sum = 0.0f;
+  decltype(zero_f32()) acc[N];
+  for (auto& a : acc) a = zero_f32();
+  float min_sum[N] = {};
   for (int64_t b = 0; b < n / 256; ++b, w += 144) {
     const uint8_t* packed_scales = w + 4;
     int scale[8], min[8];
@@ -91,38 +111,46 @@ float dot_q4_k(const uint8_t* w, const void* x, int64_t n) {
         min[j] = (packed_scales[j + 4] >> 4) | ((packed_scales[j] >> 6) << 4);
       }
     }
+    const float d = half(w), dmin = half(w + 2);
+    V sumi[N];
+    for (auto& v : sumi) v = zero();
     const uint8_t* q = w + 16;
-    const int8_t* xq = y[b].qs;
-    V sumi = zero();
-    for (int j = 0; j < 4; ++j, q += 32, xq += 64) {
+    for (int j = 0; j < 4; ++j, q += 32) {
       const V q0 = load(q), q1 = load(q + 16);
-      const V lo = add_i32(dot_i8(bit_and(q0, low_nibbles), load(xq)),
-                           dot_i8(bit_and(q1, low_nibbles), load(xq + 16)));
-      const V hi =
-          add_i32(dot_i8(shr_u8<4>(q0), load(xq + 32)), dot_i8(shr_u8<4>(q1), load(xq + 48)));
-      sumi = add_i32(sumi, add_i32(mul_i32(lo, splat_i32(scale[2 * j])),
-                                   mul_i32(hi, splat_i32(scale[2 * j + 1]))));
+      const V lo0 = bit_and(q0, low_nibbles), lo1 = bit_and(q1, low_nibbles);
+      const V hi0 = shr_u8<4>(q0), hi1 = shr_u8<4>(q1);
+      const V scale_lo = splat_i32(scale[2 * j]), scale_hi = splat_i32(scale[2 * j + 1]);
+      for (int k = 0; k < N; ++k) {
+        const int8_t* xq = block_of<BlockQ8_K>(x, stride, k, b).qs + 64 * j;
+        const V lo = add_i32(dot_i8(lo0, load(xq)), dot_i8(lo1, load(xq + 16)));
+        const V hi = add_i32(dot_i8(hi0, load(xq + 32)), dot_i8(hi1, load(xq + 48)));
+        sumi[k] = add_i32(sumi[k], add_i32(mul_i32(lo, scale_lo), mul_i32(hi, scale_hi)));
+      }
     }
-    int mins = 0;
-    for (int j = 0; j < 8; ++j) mins += min[j] * (y[b].bsums[2 * j] + y[b].bsums[2 * j + 1]);
-    acc = mul_add_f32(to_f32(sumi), splat_f32(y[b].d * half(w)), acc);
-    min_sum += (y[b].d * half(w + 2)) * static_cast<float>(mins);
+    for (int k = 0; k < N; ++k) {
+      const auto& y = block_of<BlockQ8_K>(x, stride, k, b);
+      int mins = 0;
+      for (int j = 0; j < 8; ++j) mins += min[j] * (y.bsums[2 * j] + y.bsums[2 * j + 1]);
+      acc[k] = mul_add_f32(to_f32(sumi[k]), splat_f32(y.d * d), acc[k]);
+      min_sum[k] += (y.d * dmin) * static_cast<float>(mins);
+    }
   }
-  return sum_f32(acc) - min_sum;
+  for (int k = 0; k < N; ++k) out[k] = sum_f32(acc[k]) - min_sum[k];
 }
 
-float dot_q6_k(const uint8_t* w, const void* x, int64_t n) {
+template <int N>
+void dot_q6_k(const uint8_t* w, const uint8_t* x, size_t stride, int64_t n, float* out) {
   using namespace simd;
-  const auto* y = static_cast<const kernels::BlockQ8_K*>(x);
   const V low_nibbles = splat_i8(0x0F), two_bits = splat_i8(3), offset = splat_i8(32);
-  auto acc = zero_f32();
+  decltype(zero_f32()) acc[N];
+  for (auto& a : acc) a = zero_f32();
   for (int64_t b = 0; b < n / 256; ++b, w += 210) {
     const uint8_t* ql = w;
     const uint8_t* qh = w + 128;
     const auto* sc = reinterpret_cast<const int8_t*>(w + 192);
-    const int8_t* xq = y[b].qs;
-    V sumi = zero();
-    for (int chunk = 0; chunk < 2; ++chunk, ql += 64, qh += 32, sc += 8, xq += 128) {
+    V sumi[N];
+    for (auto& v : sumi) v = zero();
+    for (int chunk = 0; chunk < 2; ++chunk, ql += 64, qh += 32, sc += 8) {
       for (int l = 0; l < 32; l += 16) {
         const V a = load(ql + l), c = load(ql + 32 + l), h = load(qh + l);
         // Four 6-bit values per position: low nibbles of a and c, high nibbles of a and c,
@@ -135,16 +163,57 @@ float dot_q6_k(const uint8_t* w, const void* x, int64_t n) {
             sub_i8(bit_or(shr_u8<4>(a), shl4_small(bit_and(shr_u8<4>(h), two_bits))), offset);
         const V q4 = sub_i8(bit_or(shr_u8<4>(c), shl4_small(shr_u8<6>(h))), offset);
         const int g = l / 16;
-        sumi = add_i32(sumi, mul_i32(dot_i8(q1, load(xq + l)), splat_i32(sc[g])));
-        sumi = add_i32(sumi, mul_i32(dot_i8(q2, load(xq + 32 + l)), splat_i32(sc[g + 2])));
-        sumi = add_i32(sumi, mul_i32(dot_i8(q3, load(xq + 64 + l)), splat_i32(sc[g + 4])));
-        sumi = add_i32(sumi, mul_i32(dot_i8(q4, load(xq + 96 + l)), splat_i32(sc[g + 6])));
+        const V s1 = splat_i32(sc[g]), s2 = splat_i32(sc[g + 2]);
+        const V s3 = splat_i32(sc[g + 4]), s4 = splat_i32(sc[g + 6]);
+        for (int k = 0; k < N; ++k) {
+          const int8_t* xq = block_of<BlockQ8_K>(x, stride, k, b).qs + 128 * chunk + l;
+          V sum = mul_i32(dot_i8(q1, load(xq)), s1);
+          sum = add_i32(sum, mul_i32(dot_i8(q2, load(xq + 32)), s2));
+          sum = add_i32(sum, mul_i32(dot_i8(q3, load(xq + 64)), s3));
+          sum = add_i32(sum, mul_i32(dot_i8(q4, load(xq + 96)), s4));
+          sumi[k] = add_i32(sumi[k], sum);
+        }
       }
     }
-    acc = mul_add_f32(to_f32(sumi), splat_f32(y[b].d * half(w + 208)), acc);
+    const float d = half(w + 208);
+    for (int k = 0; k < N; ++k) {
+      const auto& y = block_of<BlockQ8_K>(x, stride, k, b);
+      acc[k] = mul_add_f32(to_f32(sumi[k]), splat_f32(y.d * d), acc[k]);
+    }
   }
-  return sum_f32(acc);
+  for (int k = 0; k < N; ++k) out[k] = sum_f32(acc[k]);
 }
+
+// Adapts a kernel template to both entry points: one activation row, or up to four.
+#define PIPIT_KERNEL_ENTRIES(name)                                                       \
+  float name##_one(const uint8_t* w, const void* x, int64_t n) {                         \
+    float out;                                                                           \
+    name<1>(w, static_cast<const uint8_t*>(x), 0, n, &out);                              \
+    return out;                                                                          \
+  }                                                                                      \
+  void name##_many(const uint8_t* w, const void* x, size_t stride, int count, int64_t n, \
+                   float* out) {                                                         \
+    const auto* xb = static_cast<const uint8_t*>(x);                                     \
+    switch (count) {                                                                     \
+      case 1:                                                                            \
+        name<1>(w, xb, stride, n, out);                                                  \
+        return;                                                                          \
+      case 2:                                                                            \
+        name<2>(w, xb, stride, n, out);                                                  \
+        return;                                                                          \
+      case 3:                                                                            \
+        name<3>(w, xb, stride, n, out);                                                  \
+        return;                                                                          \
+      default:                                                                           \
+        name<4>(w, xb, stride, n, out);                                                  \
+        return;                                                                          \
+    }                                                                                    \
+  }
+
+PIPIT_KERNEL_ENTRIES(dot_q8_0)
+PIPIT_KERNEL_ENTRIES(dot_q4_0)
+PIPIT_KERNEL_ENTRIES(dot_q4_k)
+PIPIT_KERNEL_ENTRIES(dot_q6_k)
 
 }  // namespace
 
@@ -153,15 +222,30 @@ DotFn simd_dot(TensorType type) {
     case TensorType::F32:
       return dot_f32;
     case TensorType::Q8_0:
-      return dot_q8_0;
+      return dot_q8_0_one;
     case TensorType::Q4_0:
-      return dot_q4_0;
+      return dot_q4_0_one;
     case TensorType::Q4_K:
-      return dot_q4_k;
+      return dot_q4_k_one;
     case TensorType::Q6_K:
-      return dot_q6_k;
+      return dot_q6_k_one;
     default:
       return reference_dot(type);
+  }
+}
+
+MultiDotFn simd_multi_dot(TensorType type) {
+  switch (type) {
+    case TensorType::Q8_0:
+      return dot_q8_0_many;
+    case TensorType::Q4_0:
+      return dot_q4_0_many;
+    case TensorType::Q4_K:
+      return dot_q4_k_many;
+    case TensorType::Q6_K:
+      return dot_q6_k_many;
+    default:
+      return nullptr;
   }
 }
 

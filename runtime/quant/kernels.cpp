@@ -1,5 +1,6 @@
 #include "quant/kernels.h"
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -59,10 +60,21 @@ void matmul(const Matrix& w, const float* x, int n_tokens, float* y) {
       break;
   }
   const auto* act_bytes = static_cast<const uint8_t*>(act);
+  const MultiDotFn multi = simd_multi_dot(w.type);
   const auto rows = [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
-      for (int t = 0; t < n_tokens; ++t) {
-        y[t * w.rows + r] = dot(w.row(r), act_bytes + t * stride, cols);
+      if (multi) {
+        // Up to four tokens share each unpacked weight block.
+        float out[4];
+        for (int t = 0; t < n_tokens; t += 4) {
+          const int count = std::min(4, n_tokens - t);
+          multi(w.row(r), act_bytes + t * stride, stride, count, cols, out);
+          for (int k = 0; k < count; ++k) y[(t + k) * w.rows + r] = out[k];
+        }
+      } else {
+        for (int t = 0; t < n_tokens; ++t) {
+          y[t * w.rows + r] = dot(w.row(r), act_bytes + t * stride, cols);
+        }
       }
     }
   };
