@@ -1,5 +1,6 @@
 #include "gguf/gguf.h"
 
+#include <algorithm>
 #include <cstring>
 #include <limits>
 #include <unordered_set>
@@ -11,6 +12,9 @@ namespace {
 
 constexpr uint32_t kMaxDims = 4;
 constexpr int kMaxArrayDepth = 8;
+// Up-front reservations from counts read in the file stop here; past it vectors grow as
+// entries are actually read.
+constexpr uint64_t kMaxReserve = 1 << 16;
 
 [[noreturn]] void format_error(const std::string& message) {
   fail(ErrorKind::kFormat, message);
@@ -156,7 +160,7 @@ class Parser {
                        " elements, more than the file can hold");
         }
         auto offsets = std::make_shared<std::vector<uint64_t>>();
-        offsets->reserve(v.count_);
+        offsets->reserve(std::min<uint64_t>(v.count_, kMaxReserve));
         for (uint64_t i = 0; i < v.count_; ++i) {
           offsets->push_back(pos_ - start);
           if (v.elem_type_ == ValueType::kString) {
@@ -198,7 +202,8 @@ File Parser::parse(const ParseOptions& options) {
          "the model with a current llama.cpp");
   }
   if (version != 2 && version != 3) {
-    if ((version & 0xFFFF) == 0) {
+    // A big-endian writer stores 2 or 3 with its bytes reversed; 0 is just an invalid file.
+    if (version == 0x02000000 || version == 0x03000000) {
       fail(ErrorKind::kUnsupported, "big-endian GGUF files are not supported");
     }
     format_error("unknown GGUF version " + std::to_string(version));
@@ -217,7 +222,9 @@ File Parser::parse(const ParseOptions& options) {
   }
 
   std::unordered_set<std::string_view> seen;
-  file.metadata_.reserve(n_kv);
+  // The counts are only bounded by the file size so far, and an entry in memory is several
+  // times larger than its minimum on disk: reserving for a lying count could take gigabytes.
+  file.metadata_.reserve(std::min<uint64_t>(n_kv, kMaxReserve));
   for (uint64_t i = 0; i < n_kv; ++i) {
     std::string_view key = read_string("metadata key " + std::to_string(i));
     ValueType type = read_value_type("metadata " + quoted(key));
@@ -245,7 +252,7 @@ File Parser::parse(const ParseOptions& options) {
     file.alignment_ = align;
   }
 
-  file.tensors_.reserve(n_tensors);
+  file.tensors_.reserve(std::min<uint64_t>(n_tensors, kMaxReserve));
   std::unordered_set<std::string_view> names;
   for (uint64_t i = 0; i < n_tensors; ++i) {
     TensorInfo t;

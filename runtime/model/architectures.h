@@ -9,5 +9,9 @@
 namespace pipit {
 
 std::unique_ptr<Model> make_llama(ModelParts parts);
+std::unique_ptr<Model> make_qwen2(ModelParts parts);
+std::unique_ptr<Model> make_phi3(ModelParts parts);
+std::unique_ptr<Model> make_gemma2(ModelParts parts);
+std::unique_ptr<Model> make_gpt2(ModelParts parts);
 
 }  // namespace pipit

@@ -1,5 +1,6 @@
-// LLaMA: pre-RMSNorm transformer with rotary positions, grouped-query attention and a SwiGLU
-// feed-forward network.
+// LLaMA: pre-RMSNorm transformer with rotary positions (interleaved pairs), grouped-query
+// attention and a SwiGLU feed-forward network — or, in Mixtral-style files, a mixture of
+// SwiGLU experts of which a router picks the top k per token.
 //
 //   x = embed(token)
 //   per layer:  h = rmsnorm(x) * w_attn_norm
@@ -7,55 +8,77 @@
 //               x += softmax(q k^T / sqrt(d_head) + causal mask) v  Wo
 //               h = rmsnorm(x) * w_ffn_norm
 //               x += (silu(h Wgate) * (h Wup)) Wdown
+//                 or, with experts:  p = softmax(h Wrouter);  E = the k largest p
+//                    x += sum over e in E of  p_e / sum_E(p) * (silu(h Wgate_e) * (h Wup_e))
+//                    Wdown_e
 //   logits = (rmsnorm(x) * w_output_norm) Woutput      (Woutput = embedding when tied)
 #include <algorithm>
 #include <cmath>
+#include <numeric>
 #include <string>
 #include <vector>
 
 #include "core/error.h"
 #include "model/architectures.h"
-#include "model/kv_cache.h"
+#include "model/blocks.h"
 #include "model/weights.h"
-#include "ops/ops.h"
 
 namespace pipit {
 namespace {
+
+struct Experts {
+  kernels::Matrix router;  // n_embd -> n_expert
+  std::vector<kernels::Matrix> gate, up, down;
+  int n_used = 0;
+};
 
 struct LlamaLayer {
   const float* attn_norm;
   kernels::Matrix wq, wk, wv, wo;
   const float* ffn_norm;
-  kernels::Matrix w_gate, w_up, w_down;
+  kernels::Matrix w_gate, w_up, w_down;  // dense FFN
+  Experts experts;                       // MoE FFN, when the file has experts
 };
 
 class LlamaModel final : public Model {
  public:
   explicit LlamaModel(ModelParts parts) : Model(std::move(parts)) {
     const ModelConfig& c = config_;
-    if (file_.get_u64("llama.expert_count", 0) > 0) {
-      fail(ErrorKind::kUnsupported, "mixture-of-experts llama models are not supported yet");
+    const int q_dim = c.n_head * c.head_dim, kv_dim = c.n_head_kv * c.head_dim;
+    const int n_expert = static_cast<int>(file_.get_u64("llama.expert_count", 0));
+    const int n_used = static_cast<int>(file_.get_u64("llama.expert_used_count", 0));
+    if (n_expert > 0 && (n_used < 1 || n_used > n_expert)) {
+      fail(ErrorKind::kFormat, "llama.expert_used_count is " + std::to_string(n_used) +
+                                   " but must be between 1 and expert_count " +
+                                   std::to_string(n_expert));
     }
-    const int q_dim = c.n_head * c.head_dim;
-    const int kv_dim = c.n_head_kv * c.head_dim;
     WeightLoader w(file_);
     token_embd_ = w.matrix("token_embd.weight", c.n_embd, c.n_vocab);
     output_norm_ = w.vector("output_norm.weight", c.n_embd);
     output_ = w.has("output.weight") ? w.matrix("output.weight", c.n_embd, c.n_vocab) : token_embd_;
     for (int l = 0; l < c.n_layer; ++l) {
       const std::string p = "blk." + std::to_string(l) + ".";
-      layers_.push_back({
-          w.vector(p + "attn_norm.weight", c.n_embd),
-          w.matrix(p + "attn_q.weight", c.n_embd, q_dim),
-          w.matrix(p + "attn_k.weight", c.n_embd, kv_dim),
-          w.matrix(p + "attn_v.weight", c.n_embd, kv_dim),
-          w.matrix(p + "attn_output.weight", q_dim, c.n_embd),
-          w.vector(p + "ffn_norm.weight", c.n_embd),
-          w.matrix(p + "ffn_gate.weight", c.n_embd, c.n_ff),
-          w.matrix(p + "ffn_up.weight", c.n_embd, c.n_ff),
-          w.matrix(p + "ffn_down.weight", c.n_ff, c.n_embd),
-      });
+      LlamaLayer L{};
+      L.attn_norm = w.vector(p + "attn_norm.weight", c.n_embd);
+      L.wq = w.matrix(p + "attn_q.weight", c.n_embd, q_dim);
+      L.wk = w.matrix(p + "attn_k.weight", c.n_embd, kv_dim);
+      L.wv = w.matrix(p + "attn_v.weight", c.n_embd, kv_dim);
+      L.wo = w.matrix(p + "attn_output.weight", q_dim, c.n_embd);
+      L.ffn_norm = w.vector(p + "ffn_norm.weight", c.n_embd);
+      if (n_expert > 0) {
+        L.experts.router = w.matrix(p + "ffn_gate_inp.weight", c.n_embd, n_expert);
+        L.experts.gate = w.experts(p + "ffn_gate_exps.weight", c.n_embd, c.n_ff, n_expert);
+        L.experts.up = w.experts(p + "ffn_up_exps.weight", c.n_embd, c.n_ff, n_expert);
+        L.experts.down = w.experts(p + "ffn_down_exps.weight", c.n_ff, c.n_embd, n_expert);
+        L.experts.n_used = n_used;
+      } else {
+        L.w_gate = w.matrix(p + "ffn_gate.weight", c.n_embd, c.n_ff);
+        L.w_up = w.matrix(p + "ffn_up.weight", c.n_embd, c.n_ff);
+        L.w_down = w.matrix(p + "ffn_down.weight", c.n_ff, c.n_embd);
+      }
+      layers_.push_back(std::move(L));
     }
+    attention_ = {c.n_head, c.n_head_kv, c.head_dim, 1.0f / std::sqrt(float(c.head_dim))};
   }
 
   std::unique_ptr<KvCache> new_kv_cache(int context_length) const override {
@@ -67,74 +90,65 @@ class LlamaModel final : public Model {
                float* logits) const override {
     const ModelConfig& c = config_;
     const int n = static_cast<int>(tokens.size());
-    const int d = c.n_embd, hd = c.head_dim;
-    const int q_dim = c.n_head * hd, kv_dim = c.n_head_kv * hd;
-
+    const int d = c.n_embd, q_dim = c.n_head * c.head_dim, kv_dim = c.n_head_kv * c.head_dim;
+    const auto rope = [&](float* x, int n_heads, int stride) {
+      blocks::rope_rows(ops::RopeStyle::kInterleaved, x, n, stride, n_heads, c.head_dim, c.rope_dim,
+                        pos0, c.rope_freq_base);
+    };
     std::vector<float> x(n * d), h(n * d), q(n * q_dim), k(n * kv_dim), v(n * kv_dim);
     std::vector<float> attn(n * q_dim), gate(n * c.n_ff), up(n * c.n_ff);
 
-    for (int t = 0; t < n; ++t) {
-      kernels::dequantize_row(token_embd_.type, token_embd_.row(tokens[t]), &x[t * d], d);
-    }
-
+    blocks::embed(token_embd_, tokens, x.data());
     for (int l = 0; l < c.n_layer; ++l) {
       const LlamaLayer& L = layers_[l];
 
-      for (int t = 0; t < n; ++t) ops::rms_norm(&x[t * d], L.attn_norm, d, c.norm_eps, &h[t * d]);
+      blocks::rms_norm_rows(x.data(), L.attn_norm, n, d, c.norm_eps, h.data());
       kernels::matmul(L.wq, h.data(), n, q.data());
       kernels::matmul(L.wk, h.data(), n, k.data());
       kernels::matmul(L.wv, h.data(), n, v.data());
-      for (int t = 0; t < n; ++t) {
-        const int pos = pos0 + t;
-        ops::rope_interleaved(&q[t * q_dim], c.n_head, hd, c.rope_dim, pos, c.rope_freq_base);
-        ops::rope_interleaved(&k[t * kv_dim], c.n_head_kv, hd, c.rope_dim, pos, c.rope_freq_base);
-        std::copy_n(&k[t * kv_dim], kv_dim, kv.key(l, pos));
-        std::copy_n(&v[t * kv_dim], kv_dim, kv.value(l, pos));
-      }
-      attention(l, n, pos0, q.data(), kv, attn.data());
+      rope(q.data(), c.n_head, q_dim);
+      rope(k.data(), c.n_head_kv, kv_dim);
+      blocks::store_kv(kv, l, pos0, n, k.data(), v.data(), kv_dim);
+      blocks::causal_attention(attention_, kv, l, n, pos0, q.data(), attn.data());
       kernels::matmul(L.wo, attn.data(), n, h.data());
       ops::add(x.data(), h.data(), n * d);
 
-      for (int t = 0; t < n; ++t) ops::rms_norm(&x[t * d], L.ffn_norm, d, c.norm_eps, &h[t * d]);
-      kernels::matmul(L.w_gate, h.data(), n, gate.data());
-      kernels::matmul(L.w_up, h.data(), n, up.data());
-      ops::swiglu(gate.data(), up.data(), n * c.n_ff);
-      kernels::matmul(L.w_down, gate.data(), n, h.data());
-      ops::add(x.data(), h.data(), n * d);
+      blocks::rms_norm_rows(x.data(), L.ffn_norm, n, d, c.norm_eps, h.data());
+      if (L.experts.n_used > 0) {
+        for (int t = 0; t < n; ++t) mixture_of_experts(L.experts, &h[t * d], &x[t * d]);
+      } else {
+        kernels::matmul(L.w_gate, h.data(), n, gate.data());
+        kernels::matmul(L.w_up, h.data(), n, up.data());
+        ops::swiglu(gate.data(), up.data(), n * c.n_ff);
+        kernels::matmul(L.w_down, gate.data(), n, h.data());
+        ops::add(x.data(), h.data(), n * d);
+      }
     }
-
     ops::rms_norm(&x[(n - 1) * d], output_norm_, d, c.norm_eps, h.data());
     kernels::matmul(output_, h.data(), 1, logits);
   }
 
  private:
-  // Causal attention of n new queries (positions pos0..pos0+n-1) over every cached position
-  // up to their own; query head hq reads kv head hq / (n_head / n_head_kv).
-  void attention(int layer, int n, int pos0, const float* q, const KvCache& kv, float* out) const {
-    const ModelConfig& c = config_;
-    const int hd = c.head_dim, q_dim = c.n_head * hd;
-    const int group = c.n_head / c.n_head_kv;
-    const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-    std::vector<float> scores(pos0 + n);
-    for (int t = 0; t < n; ++t) {
-      const int n_pos = pos0 + t + 1;
-      for (int hq = 0; hq < c.n_head; ++hq) {
-        const float* qh = q + t * q_dim + hq * hd;
-        const int kv_off = (hq / group) * hd;
-        for (int p = 0; p < n_pos; ++p) {
-          const float* kp = kv.key(layer, p) + kv_off;
-          float s = 0.0f;
-          for (int i = 0; i < hd; ++i) s += qh[i] * kp[i];
-          scores[p] = s * scale;
-        }
-        ops::softmax(scores.data(), n_pos);
-        float* oh = out + t * q_dim + hq * hd;
-        std::fill_n(oh, hd, 0.0f);
-        for (int p = 0; p < n_pos; ++p) {
-          const float* vp = kv.value(layer, p) + kv_off;
-          for (int i = 0; i < hd; ++i) oh[i] += scores[p] * vp[i];
-        }
-      }
+  // x += the router-weighted sum of the chosen experts' SwiGLU outputs for one token h.
+  void mixture_of_experts(const Experts& E, const float* h, float* x) const {
+    const int n_expert = static_cast<int>(E.gate.size());
+    const int d = config_.n_embd, ff = config_.n_ff;
+    std::vector<float> p(n_expert), gate(ff), up(ff), out(d);
+    kernels::matmul(E.router, h, 1, p.data());
+    ops::softmax(p.data(), n_expert);
+    std::vector<int> order(n_expert);
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return p[a] > p[b]; });
+    float chosen_mass = 0.0f;
+    for (int i = 0; i < E.n_used; ++i) chosen_mass += p[order[i]];
+    for (int i = 0; i < E.n_used; ++i) {
+      const int e = order[i];
+      kernels::matmul(E.gate[e], h, 1, gate.data());
+      kernels::matmul(E.up[e], h, 1, up.data());
+      ops::swiglu(gate.data(), up.data(), ff);
+      kernels::matmul(E.down[e], gate.data(), 1, out.data());
+      const float weight = p[e] / chosen_mass;
+      for (int j = 0; j < d; ++j) x[j] += weight * out[j];
     }
   }
 
@@ -142,6 +156,7 @@ class LlamaModel final : public Model {
   const float* output_norm_ = nullptr;
   kernels::Matrix output_;
   std::vector<LlamaLayer> layers_;
+  blocks::Attention attention_;
 };
 
 }  // namespace

@@ -15,7 +15,8 @@ struct Architecture {
 };
 
 constexpr Architecture kArchitectures[] = {
-    {"llama", make_llama},
+    {"llama", make_llama},   {"qwen2", make_qwen2}, {"phi3", make_phi3},
+    {"gemma2", make_gemma2}, {"gpt2", make_gpt2},
 };
 
 std::string supported_architectures() {
@@ -66,7 +67,10 @@ ModelConfig read_config(const gguf::File& file, const std::string& arch) {
     fail(ErrorKind::kFormat, "rope.dimension_count " + std::to_string(c.rope_dim) + " is odd");
   }
   c.rope_freq_base = static_cast<float>(file.get_f64(p + "rope.freq_base", 10000.0));
-  c.norm_eps = static_cast<float>(file.get_f64(p + "attention.layer_norm_rms_epsilon", 1e-5));
+  // RMSNorm models name their epsilon one way, LayerNorm models (gpt2) the other.
+  c.norm_eps =
+      static_cast<float>(file.get_f64(p + "attention.layer_norm_rms_epsilon",
+                                      file.get_f64(p + "attention.layer_norm_epsilon", 1e-5)));
   const gguf::TensorInfo* embd = file.find_tensor("token_embd.weight");
   if (!embd) fail(ErrorKind::kFormat, "the model file has no tensor 'token_embd.weight'");
   if (embd->dims.size() != 2) fail(ErrorKind::kFormat, "tensor 'token_embd.weight' is not 2-D");

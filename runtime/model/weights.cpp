@@ -19,25 +19,49 @@ const gguf::TensorInfo& WeightLoader::require(const std::string& name) const {
   return *t;
 }
 
-kernels::Matrix WeightLoader::matrix(const std::string& name, int64_t cols, int64_t rows) const {
+const gguf::TensorInfo& WeightLoader::require_shape(const std::string& name,
+                                                    const std::vector<uint64_t>& dims) const {
   const gguf::TensorInfo& t = require(name);
-  const std::vector<uint64_t> want = {static_cast<uint64_t>(cols), static_cast<uint64_t>(rows)};
-  if (t.dims != want) {
+  if (t.dims != dims) {
     fail(ErrorKind::kFormat, "tensor '" + name + "' has shape " + shape_string(t.dims) +
-                                 ", expected " + shape_string(want));
+                                 ", expected " + shape_string(dims));
   }
-  const auto type = static_cast<TensorType>(t.type_id);
-  if (!kernels::is_supported(type)) {
+  if (!kernels::is_supported(static_cast<TensorType>(t.type_id))) {
     fail(ErrorKind::kUnsupported, "tensor '" + name + "' uses type " + type_name(t.type_id) +
                                       ", which pipit cannot compute with yet");
   }
+  return t;
+}
+
+kernels::Matrix WeightLoader::matrix(const std::string& name, int64_t cols, int64_t rows) const {
+  const gguf::TensorInfo& t =
+      require_shape(name, {static_cast<uint64_t>(cols), static_cast<uint64_t>(rows)});
   kernels::Matrix m;
-  m.type = type;
+  m.type = static_cast<TensorType>(t.type_id);
   m.data = t.data;
   m.cols = cols;
   m.rows = rows;
   m.row_bytes = t.nbytes / static_cast<uint64_t>(rows);
   return m;
+}
+
+std::vector<kernels::Matrix> WeightLoader::experts(const std::string& name, int64_t cols,
+                                                   int64_t rows, int64_t n_expert) const {
+  const gguf::TensorInfo& t = require_shape(
+      name,
+      {static_cast<uint64_t>(cols), static_cast<uint64_t>(rows), static_cast<uint64_t>(n_expert)});
+  std::vector<kernels::Matrix> out;
+  const size_t row_bytes = t.nbytes / static_cast<uint64_t>(rows * n_expert);
+  for (int64_t e = 0; e < n_expert; ++e) {
+    kernels::Matrix m;
+    m.type = static_cast<TensorType>(t.type_id);
+    m.data = t.data + static_cast<size_t>(e * rows) * row_bytes;
+    m.cols = cols;
+    m.rows = rows;
+    m.row_bytes = row_bytes;
+    out.push_back(m);
+  }
+  return out;
 }
 
 const float* WeightLoader::vector(const std::string& name, int64_t n) const {

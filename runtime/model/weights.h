@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "gguf/gguf.h"
 #include "quant/kernels.h"
@@ -17,11 +18,16 @@ class WeightLoader {
   bool has(const std::string& name) const { return file_.find_tensor(name) != nullptr; }
   // A [rows x cols] matrix (GGUF ne = {cols, rows}) of a type the kernels compute with.
   kernels::Matrix matrix(const std::string& name, int64_t cols, int64_t rows) const;
+  // A [n_expert x rows x cols] stack (GGUF ne = {cols, rows, n_expert}), one matrix per expert.
+  std::vector<kernels::Matrix> experts(const std::string& name, int64_t cols, int64_t rows,
+                                       int64_t n_expert) const;
   // An f32 vector of n values (norm weights, biases).
   const float* vector(const std::string& name, int64_t n) const;
 
  private:
   const gguf::TensorInfo& require(const std::string& name) const;
+  const gguf::TensorInfo& require_shape(const std::string& name,
+                                        const std::vector<uint64_t>& dims) const;
   const gguf::File& file_;
 };
 

@@ -103,7 +103,8 @@ void Session::begin(std::span<const TokenId> prompt, const GenerateOptions& opti
   timings_.prefill_tokens = static_cast<int>(ids.size());
   options_ = options;
   sampler_ = std::move(sampler);
-  detok_ = std::make_unique<StreamingDetokenizer>(model_.tokenizer());
+  // Generated text continues the prompt, so its first piece keeps its leading space.
+  detok_ = std::make_unique<StreamingDetokenizer>(model_.tokenizer(), TextPosition::kContinuation);
   generated_ = 0;
   finished_ = options.max_tokens == 0;
 }

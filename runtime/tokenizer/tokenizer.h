@@ -32,30 +32,45 @@ struct Vocab {
   TokenId bos = -1, eos = -1, eot = -1, unk = -1, pad = -1;
   bool add_bos = false, add_eos = false;
   bool add_space_prefix = true;
+  // Every token that ends generation: eos, eot and the end-of-turn markers llama.cpp
+  // recognises by their text (<|end|>, <|im_end|>, ...), which GGUFs rarely list in a key.
+  std::vector<TokenId> end_of_generation;
 
   int32_t size() const { return static_cast<int32_t>(text.size()); }
-  bool is_end_of_generation(TokenId id) const { return id >= 0 && (id == eos || id == eot); }
+  bool is_end_of_generation(TokenId id) const;
 };
+
+// Where a run of ids sits in its text. At the start, the first token's leading space is the
+// one add_space_prefix inserted when encoding, and decoding drops it (as llama.cpp's
+// llama_detokenize does). A continuation, such as tokens generated after a prompt, keeps it:
+// there the space separates the new word from the text already shown.
+enum class TextPosition { kStart, kContinuation };
 
 class Tokenizer {
  public:
   // Error(kUnsupported) naming tokenizer.ggml.model when it is not one pipit implements.
   static std::unique_ptr<Tokenizer> from_gguf(const gguf::File& file);
   virtual ~Tokenizer() = default;
+  Tokenizer(const Tokenizer&) = delete;
+  Tokenizer& operator=(const Tokenizer&) = delete;
 
   const Vocab& vocab() const { return vocab_; }
 
-  // add_bos: prepend BOS (callers pass vocab().add_bos for the model's default).
-  // parse_special: text of control/user-defined tokens becomes those tokens.
+  // add_bos: prepend BOS (callers pass vocab().add_bos for the model's default). EOS is
+  // never appended: a prompt is text to be continued; callers that want it add it.
+  // parse_special: text of control tokens becomes those tokens. User-defined tokens are
+  // matched either way, as llama.cpp does.
   virtual std::vector<TokenId> encode(std::string_view text, bool add_bos,
                                       bool parse_special) const = 0;
 
   // The bytes this token stands for in generated text (byte tokens give their byte,
   // control tokens give nothing). May be part of a UTF-8 sequence.
+  // Error(kInvalidArgument) for an id outside the vocabulary.
   virtual std::string token_bytes(TokenId id) const = 0;
 
   // Whole-sequence decoding; invalid UTF-8 is replaced by U+FFFD.
-  std::string decode(std::span<const TokenId> ids) const;
+  std::string decode(std::span<const TokenId> ids,
+                     TextPosition position = TextPosition::kStart) const;
 
  protected:
   explicit Tokenizer(Vocab vocab) : vocab_(std::move(vocab)) {}
@@ -63,16 +78,21 @@ class Tokenizer {
 };
 
 // Turns a stream of token ids into text pieces that are always whole UTF-8 characters:
-// bytes of an unfinished character wait for the next token.
+// bytes of an unfinished character wait for the next token, and bytes that can never form
+// a character come out as U+FFFD at once. The pieces joined, plus flush(), equal
+// decode(ids, position) of the same ids.
 class StreamingDetokenizer {
  public:
-  explicit StreamingDetokenizer(const Tokenizer& tokenizer) : tokenizer_(&tokenizer) {}
+  explicit StreamingDetokenizer(const Tokenizer& tokenizer,
+                                TextPosition position = TextPosition::kStart);
   std::string push(TokenId id);
-  std::string flush();  // what is still pending, unfinished characters as U+FFFD
-  void reset() { pending_.clear(); }
+  std::string flush();  // what is still pending, an unfinished character as U+FFFD
+  void reset();         // back to the state the constructor left
 
  private:
   const Tokenizer* tokenizer_;
+  TextPosition position_;
+  bool strip_next_space_ = false;
   std::string pending_;
 };
 

@@ -9,7 +9,9 @@
 // Independent float32 and float64 re-implementations land within ~1e-5 of these references
 // (measured here: at most 1.5e-5); the slack covers summation order, FMA or not (SSE/AVX vs
 // SIMD128) and libm differences. A real bug (a wrong RoPE pair, a missing norm weight) moves
-// logits by 0.1 or more.
+// logits by 0.1 or more. GELU models (gpt2, gemma2) get 3e-3: llama.cpp evaluates GELU through
+// an fp16 table, and although pipit rounds the same way, a tiny upstream difference can flip
+// one fp16 rounding; the reference README measures that floor at ~1e-3 (gemma2: 2.6e-3).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -27,6 +29,7 @@ namespace pipit {
 namespace {
 
 constexpr float kLogitTolerance = 1e-4f;
+constexpr float kGeluLogitTolerance = 3e-3f;
 constexpr float kClearMargin = 0.5f;
 
 struct ReferenceCase {
@@ -62,6 +65,9 @@ TEST_P(ModelReference, TeacherForcedLogitsMatchLlamaCpp) {
   }
   std::ifstream in(ref_path);
   const nlohmann::json ref = nlohmann::json::parse(in);
+  const std::string arch = model->config().architecture;
+  const float tolerance =
+      arch == "gpt2" || arch == "gemma2" ? kGeluLogitTolerance : kLogitTolerance;
   ASSERT_EQ(ref["n_vocab"].get<int>(), model->config().n_vocab);
 
   float worst = 0.0f;
@@ -81,14 +87,14 @@ TEST_P(ModelReference, TeacherForcedLogitsMatchLlamaCpp) {
         const int id = pair[0].get<int>();
         const float diff = std::fabs(logits[id] - pair[1].get<float>());
         worst = std::max(worst, diff);
-        ASSERT_LE(diff, kLogitTolerance) << "step " << s << " token " << id;
+        ASSERT_LE(diff, tolerance) << "step " << s << " token " << id;
       }
       if (s < run["full_logits"].size()) {
         const auto full = run["full_logits"][s].get<std::vector<float>>();
         for (size_t i = 0; i < full.size(); ++i) {
           const float diff = std::fabs(logits[i] - full[i]);
           worst = std::max(worst, diff);
-          ASSERT_LE(diff, kLogitTolerance) << "step " << s << " full logit " << i;
+          ASSERT_LE(diff, tolerance) << "step " << s << " full logit " << i;
         }
       }
       if (step["margin"].get<float>() > kClearMargin) {

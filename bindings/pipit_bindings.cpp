@@ -1,0 +1,214 @@
+// Embind glue between the C++ runtime and the TypeScript package (web/src). Thin on purpose:
+// every function converts arguments, calls the runtime, and converts the result. Errors leave
+// as JavaScript Errors whose `pipitKind` names the pipit::ErrorKind; web/src/errors.ts maps
+// that to the exported Error subclasses.
+#include <emscripten.h>
+#include <emscripten/bind.h>
+#include <emscripten/val.h>
+
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <new>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/error.h"
+#include "model/model.h"
+#include "session/session.h"
+#include "tokenizer/tokenizer.h"
+
+using emscripten::val;
+
+// Raises a JS Error without eval. Called only after the C++ catch block has ended, so no C++
+// exception is in flight while JavaScript unwinds the wasm frames.
+EM_JS(void, pipit_throw_js_error, (const char* kind, const char* msg), {
+  const e = new Error(UTF8ToString(msg));
+  e.pipitKind = UTF8ToString(kind);
+  throw e;
+});
+
+namespace {
+
+// The pending error lives in statics so that the strings outlive the catch block.
+std::string g_error_kind;
+std::string g_error_message;
+
+[[noreturn]] void raise_pending() {
+  pipit_throw_js_error(g_error_kind.c_str(), g_error_message.c_str());
+  __builtin_unreachable();
+}
+
+// Runs `f`; a C++ exception becomes a JS Error carrying its kind.
+template <typename F>
+auto guarded(F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const pipit::Error& e) {
+    g_error_kind = pipit::error_kind_name(e.kind());
+    g_error_message = e.what();
+  } catch (const std::bad_alloc&) {
+    g_error_kind = pipit::error_kind_name(pipit::ErrorKind::kOutOfMemory);
+    g_error_message = "out of memory: the WASM heap could not grow (browsers cap it at 2-4 GB)";
+  } catch (const std::exception& e) {
+    g_error_kind = pipit::error_kind_name(pipit::ErrorKind::kInternal);
+    g_error_message = std::string("internal error: ") + e.what();
+  }
+  raise_pending();
+}
+
+val ids_to_array(const std::vector<pipit::TokenId>& ids) {
+  val out = val::array();
+  for (size_t i = 0; i < ids.size(); ++i) out.set(i, ids[i]);
+  return out;
+}
+
+std::vector<pipit::TokenId> array_to_ids(const val& ids) {
+  return emscripten::vecFromJSArray<pipit::TokenId>(ids);
+}
+
+class SessionHandle {
+ public:
+  SessionHandle(std::shared_ptr<const pipit::Model> model, int context_length)
+      : model_(std::move(model)), session_(*model_, context_length) {}
+
+  int contextLength() const { return session_.context_length(); }
+  int position() const { return session_.position(); }
+
+  // options: { maxTokens, temperature, topK, topP, seed, ignoreEos, topLogits }, all present
+  // (the TypeScript layer fills in defaults and validates ranges).
+  void begin(const val& prompt_ids, const val& options) {
+    guarded([&] {
+      pipit::GenerateOptions o;
+      o.max_tokens = options["maxTokens"].as<int>();
+      o.sampling.temperature = options["temperature"].as<float>();
+      o.sampling.top_k = options["topK"].as<int>();
+      o.sampling.top_p = options["topP"].as<float>();
+      o.sampling.seed = static_cast<uint64_t>(options["seed"].as<double>());
+      o.ignore_eos = options["ignoreEos"].as<bool>();
+      o.top_logits = options["topLogits"].as<int>();
+      const std::vector<pipit::TokenId> ids = array_to_ids(prompt_ids);
+      session_.begin(ids, o);
+    });
+  }
+
+  val next() {
+    return guarded([&] {
+      const pipit::Step step = session_.next();
+      val out = val::object();
+      out.set("token", step.token);
+      out.set("text", step.text);
+      out.set("finish", std::string(pipit::finish_reason_name(step.finish)));
+      if (!step.top_logits.empty()) {
+        val top = val::array();
+        for (size_t i = 0; i < step.top_logits.size(); ++i) {
+          val pair = val::array();
+          pair.set(0, step.top_logits[i].first);
+          pair.set(1, step.top_logits[i].second);
+          top.set(i, pair);
+        }
+        out.set("topLogits", top);
+      }
+      return out;
+    });
+  }
+
+  void reset() {
+    guarded([&] { session_.reset(); });
+  }
+
+  val timings() const {
+    const pipit::Timings& t = session_.timings();
+    val out = val::object();
+    out.set("prefillMs", t.prefill_ms);
+    out.set("prefillTokens", t.prefill_tokens);
+    out.set("decodeMs", t.decode_ms);
+    out.set("decodeTokens", t.decode_tokens);
+    return out;
+  }
+
+ private:
+  std::shared_ptr<const pipit::Model> model_;  // keeps the model alive while a session exists
+  pipit::Session session_;
+};
+
+class ModelHandle {
+ public:
+  explicit ModelHandle(std::shared_ptr<const pipit::Model> model) : model_(std::move(model)) {}
+
+  val info() const {
+    const pipit::ModelConfig& c = model_->config();
+    const pipit::Vocab& vocab = model_->tokenizer().vocab();
+    val types = val::object();
+    for (const auto& [name, count] : model_->tensor_type_counts()) types.set(name, count);
+    val out = val::object();
+    out.set("architecture", c.architecture);
+    out.set("name", c.name);
+    out.set("nVocab", c.n_vocab);
+    out.set("contextLength", c.n_ctx_train);
+    out.set("nEmbd", c.n_embd);
+    out.set("nLayer", c.n_layer);
+    out.set("nHead", c.n_head);
+    out.set("nHeadKv", c.n_head_kv);
+    out.set("nFf", c.n_ff);
+    out.set("tensorTypes", types);
+    out.set("fileBytes", static_cast<double>(model_->file_size()));
+    out.set("bosId", vocab.bos);
+    out.set("eosId", vocab.eos);
+    out.set("addBos", vocab.add_bos);
+    return out;
+  }
+
+  val tokenize(const std::string& text, bool add_bos, bool parse_special) const {
+    return guarded(
+        [&] { return ids_to_array(model_->tokenizer().encode(text, add_bos, parse_special)); });
+  }
+
+  std::string detokenize(const val& ids) const {
+    return guarded([&] {
+      const std::vector<pipit::TokenId> v = array_to_ids(ids);
+      return model_->tokenizer().decode(v);
+    });
+  }
+
+  SessionHandle* createSession(int context_length) const {
+    return guarded([&] { return new SessionHandle(model_, context_length); });
+  }
+
+ private:
+  std::shared_ptr<const pipit::Model> model_;
+};
+
+// Takes ownership of `size` bytes at `ptr`, which JavaScript allocated with _malloc and filled:
+// the file is copied into WASM memory once and never again. Freed here even when loading fails.
+ModelHandle* loadModel(uintptr_t ptr, double size, bool allow_duplicate_keys) {
+  pipit::OwnedBytes bytes(reinterpret_cast<uint8_t*>(ptr));
+  return guarded([&] {
+    pipit::LoadOptions options;
+    options.allow_duplicate_keys = allow_duplicate_keys;
+    std::shared_ptr<const pipit::Model> model =
+        pipit::Model::load(std::move(bytes), static_cast<size_t>(size), options);
+    return new ModelHandle(std::move(model));
+  });
+}
+
+}  // namespace
+
+EMSCRIPTEN_BINDINGS(pipit) {
+  emscripten::class_<SessionHandle>("Session")
+      .function("contextLength", &SessionHandle::contextLength)
+      .function("position", &SessionHandle::position)
+      .function("begin", &SessionHandle::begin)
+      .function("next", &SessionHandle::next)
+      .function("reset", &SessionHandle::reset)
+      .function("timings", &SessionHandle::timings);
+
+  emscripten::class_<ModelHandle>("Model")
+      .function("info", &ModelHandle::info)
+      .function("tokenize", &ModelHandle::tokenize)
+      .function("detokenize", &ModelHandle::detokenize)
+      .function("createSession", &ModelHandle::createSession, emscripten::allow_raw_pointers());
+
+  emscripten::function("loadModel", &loadModel, emscripten::allow_raw_pointers());
+}

@@ -1,0 +1,224 @@
+// pipit-gguf: writes synthetic models and shows what is inside a GGUF file.
+//   pipit-gguf synth --out PATH [--n-vocab N ...]   (see usage())
+//   pipit-gguf dump PATH
+#include <charconv>
+#include <cstdint>
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/error.h"
+#include "gguf/gguf.h"
+#include "gguf_writer.h"
+#include "synthetic.h"
+
+namespace {
+
+using pipit::Error;
+using pipit::ErrorKind;
+namespace gguf = pipit::gguf;
+
+const char kUsage[] =
+    "usage:\n"
+    "  pipit-gguf synth --out PATH [--n-vocab N] [--n-embd N] [--n-layer N] [--n-head N]\n"
+    "                   [--n-head-kv N] [--n-ff N] [--n-ctx N] [--type F32|F16|Q8_0|Q4_0]\n"
+    "                   [--tied] [--seed S] [--rope-base F] [--rms-eps F] [--name TEXT]\n"
+    "                   [--vocab-from VOCAB.gguf]\n"
+    "      writes a LLaMA-architecture GGUF with random weights (a generated 3+256+pieces\n"
+    "      vocab, or the tokenizer of VOCAB.gguf, whose size then sets n_vocab)\n"
+    "  pipit-gguf dump PATH\n"
+    "      prints the header, metadata (long arrays abbreviated) and tensors of a GGUF file\n";
+
+[[noreturn]] void bad_args(const std::string& message) {
+  throw Error(ErrorKind::kInvalidArgument, message);
+}
+
+template <typename T>
+T parse_number(std::string_view flag, std::string_view text) {
+  T v{};
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || end != text.data() + text.size()) {
+    bad_args(std::string(flag) + " expects a number, got '" + std::string(text) + "'");
+  }
+  return v;
+}
+
+pipit::TensorType parse_type(std::string_view text) {
+  static const std::map<std::string_view, pipit::TensorType> kTypes = {
+      {"F32", pipit::TensorType::F32},
+      {"F16", pipit::TensorType::F16},
+      {"Q8_0", pipit::TensorType::Q8_0},
+      {"Q4_0", pipit::TensorType::Q4_0}};
+  auto it = kTypes.find(text);
+  if (it == kTypes.end()) {
+    bad_args("--type must be one of F32, F16, Q8_0, Q4_0, not '" + std::string(text) + "'");
+  }
+  return it->second;
+}
+
+int synth(const std::vector<std::string_view>& args) {
+  gguf::SyntheticConfig c;
+  std::string out;
+  bool vocab_size_given = false;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string_view flag = args[i];
+    if (flag == "--tied") {
+      c.tied_output = true;
+      continue;
+    }
+    if (i + 1 >= args.size()) bad_args(std::string(flag) + " needs a value");
+    const std::string_view v = args[++i];
+    if (flag == "--out") {
+      out = v;
+    } else if (flag == "--n-vocab") {
+      c.n_vocab = parse_number<uint32_t>(flag, v);
+      vocab_size_given = true;
+    } else if (flag == "--n-embd") {
+      c.n_embd = parse_number<uint32_t>(flag, v);
+    } else if (flag == "--n-layer") {
+      c.n_layer = parse_number<uint32_t>(flag, v);
+    } else if (flag == "--n-head") {
+      c.n_head = parse_number<uint32_t>(flag, v);
+    } else if (flag == "--n-head-kv") {
+      c.n_head_kv = parse_number<uint32_t>(flag, v);
+    } else if (flag == "--n-ff") {
+      c.n_ff = parse_number<uint32_t>(flag, v);
+    } else if (flag == "--n-ctx") {
+      c.n_ctx = parse_number<uint32_t>(flag, v);
+    } else if (flag == "--seed") {
+      c.seed = parse_number<uint64_t>(flag, v);
+    } else if (flag == "--rope-base") {
+      c.rope_base = parse_number<float>(flag, v);
+    } else if (flag == "--rms-eps") {
+      c.rms_eps = parse_number<float>(flag, v);
+    } else if (flag == "--type") {
+      c.matrix_type = parse_type(v);
+    } else if (flag == "--vocab-from") {
+      c.vocab_from = v;
+    } else if (flag == "--name") {
+      c.name = v;
+    } else {
+      bad_args("unknown option '" + std::string(flag) + "' for synth");
+    }
+  }
+  if (out.empty()) bad_args("synth needs --out PATH");
+  if (vocab_size_given && !c.vocab_from.empty()) {
+    bad_args("--n-vocab and --vocab-from conflict: the vocab file decides the vocab size");
+  }
+  gguf::synthetic_llama(c).write_file(out);
+  std::cout << "wrote " << out << "\n";
+  return 0;
+}
+
+std::string quote(std::string_view s) {
+  constexpr size_t kMax = 60;
+  std::string q = "\"";
+  for (size_t i = 0; i < s.size() && i < kMax; ++i) {
+    const unsigned char ch = static_cast<unsigned char>(s[i]);
+    if (ch == '"' || ch == '\\') {
+      q += '\\';
+      q += static_cast<char>(ch);
+    } else if (ch < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", ch);
+      q += buf;
+    } else {
+      q += static_cast<char>(ch);
+    }
+  }
+  q += s.size() > kMax ? "\"..." : "\"";
+  return q;
+}
+
+std::string show(const gguf::Value& v) {
+  using gguf::ValueType;
+  switch (v.type()) {
+    case ValueType::kString:
+      return quote(v.as_string());
+    case ValueType::kBool:
+      return v.as_bool() ? "true" : "false";
+    case ValueType::kFloat32:
+    case ValueType::kFloat64: {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%.9g", v.as_f64());
+      return buf;
+    }
+    case ValueType::kArray: {
+      constexpr uint64_t kShown = 6;
+      std::string s = "[";
+      for (uint64_t i = 0; i < v.size() && i < kShown; ++i) s += (i ? ", " : "") + show(v.at(i));
+      if (v.size() > kShown) s += ", ... (" + std::to_string(v.size()) + " in all)";
+      return s + "]";
+    }
+    case ValueType::kInt8:
+    case ValueType::kInt16:
+    case ValueType::kInt32:
+    case ValueType::kInt64:
+      return std::to_string(v.as_i64());
+    default:
+      return std::to_string(v.as_u64());
+  }
+}
+
+std::string type_text(const gguf::Value& v) {
+  if (v.type() != gguf::ValueType::kArray) return gguf::value_type_name(v.type());
+  return std::string("array<") + gguf::value_type_name(v.element_type()) + ">";
+}
+
+int dump(const std::string& path) {
+  const std::vector<uint8_t> bytes = gguf::read_file(path);
+  // Lenient about duplicate keys, so a file llama.cpp accepts can still be inspected; the
+  // duplicates are listed as warnings.
+  const gguf::File f = gguf::File::parse(bytes, {.allow_duplicate_keys = true});
+  std::cout << path << ": GGUF v" << f.version() << ", " << bytes.size() << " bytes\n"
+            << "  alignment " << f.alignment() << ", data at " << f.data_offset() << "\n"
+            << "metadata (" << f.metadata().size() << "):\n";
+  for (const auto& [key, value] : f.metadata()) {
+    std::cout << "  " << key << " (" << type_text(value) << ") = " << show(value) << "\n";
+  }
+  for (const std::string& w : f.warnings()) std::cout << "warning: " << w << "\n";
+  std::cout << "tensors (" << f.tensors().size() << "):\n";
+  for (const gguf::TensorInfo& t : f.tensors()) {
+    std::string shape;
+    for (size_t i = 0; i < t.dims.size(); ++i)
+      shape += (i ? " x " : "") + std::to_string(t.dims[i]);
+    std::cout << "  " << t.name << "  " << pipit::type_name(t.type_id) << "  [" << shape
+              << "]  offset " << t.offset << " (file " << f.data_offset() + t.offset << "), "
+              << t.nbytes << " bytes\n";
+  }
+  return 0;
+}
+
+int run(int argc, char** argv) {
+  if (argc < 2) bad_args("no command given");
+  const std::string_view command = argv[1];
+  std::vector<std::string_view> args(argv + 2, argv + argc);
+  if (command == "synth") return synth(args);
+  if (command == "dump") {
+    if (args.size() != 1) bad_args("dump takes exactly one file");
+    return dump(std::string(args[0]));
+  }
+  if (command == "--help" || command == "-h" || command == "help") {
+    std::cout << kUsage;
+    return 0;
+  }
+  bad_args("unknown command '" + std::string(command) + "'");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const Error& e) {
+    std::cerr << "pipit-gguf: " << e.what() << "\n";
+    if (e.kind() == ErrorKind::kInvalidArgument) std::cerr << kUsage;
+    return e.kind() == ErrorKind::kInvalidArgument ? 2 : 1;
+  } catch (const std::exception& e) {
+    std::cerr << "pipit-gguf: " << e.what() << "\n";
+    return 1;
+  }
+}
