@@ -4,7 +4,7 @@
 //   for await (const piece of model.generate('Once upon a time')) process.stdout.write(piece);
 //   model.dispose();
 
-import type { RawModel, RawSession, RawStep } from './engine.js';
+import type { RawModel, RawModule, RawSession, RawStep } from './engine.js';
 import { getModule } from './engine.js';
 import {
   AbortError,
@@ -207,14 +207,16 @@ function perSecond(tokens: number, ms: number): number {
 
 export class Pipit {
   #raw: RawModel | null;
+  readonly #module: RawModule;
   #session: RawSession | null = null;
   #busy = false;
   readonly #info: ModelInfo;
   /** Milliseconds Pipit.load took. */
   readonly loadMs: number;
 
-  private constructor(raw: RawModel, contextLength: number, loadMs: number) {
+  private constructor(mod: RawModule, raw: RawModel, contextLength: number, loadMs: number) {
     this.#raw = raw;
+    this.#module = mod;
     this.loadMs = loadMs;
     const info = native(() => raw.info());
     const session = native(() => raw.createSession(contextLength));
@@ -247,7 +249,7 @@ export class Pipit {
     // From here the engine owns the bytes (it frees them itself if loading fails).
     const raw = native(() => mod.loadModel(bytes.ptr, bytes.size, allowDup));
     try {
-      return new Pipit(raw, contextLength, now() - start);
+      return new Pipit(mod, raw, contextLength, now() - start);
     } catch (e) {
       raw.delete();
       throw toPipitError(e);
@@ -267,6 +269,14 @@ export class Pipit {
   get info(): ModelInfo {
     this.#model('info');
     return this.#info;
+  }
+
+  /**
+   * Bytes of WebAssembly memory the engine holds now (shared by every model of this page or
+   * process): the model file, KV caches and scratch. It grows on demand and never shrinks.
+   */
+  get wasmMemoryBytes(): number {
+    return this.#module.HEAPU8.byteLength;
   }
 
   get disposed(): boolean {
