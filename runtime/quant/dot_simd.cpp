@@ -56,7 +56,7 @@ const Block& block_of(const uint8_t* x, size_t stride, int k, int64_t b) {
 template <int N>
 void dot_q8_0(const uint8_t* w, const uint8_t* x, size_t stride, int64_t n, float* out) {
   using namespace simd;
-  decltype(zero_f32()) acc[N];
+  F acc[N];
   for (auto& a : acc) a = zero_f32();
   for (int64_t b = 0; b < n / 32; ++b, w += 34) {
     const V w0 = load(w + 2), w1 = load(w + 18);
@@ -74,7 +74,7 @@ template <int N>
 void dot_q4_0(const uint8_t* w, const uint8_t* x, size_t stride, int64_t n, float* out) {
   using namespace simd;
   const V low_nibbles = splat_i8(0x0F), eight = splat_i8(8);
-  decltype(zero_f32()) acc[N];
+  F acc[N];
   for (auto& a : acc) a = zero_f32();
   for (int64_t b = 0; b < n / 32; ++b, w += 18) {
     const V packed = load(w + 2);
@@ -90,13 +90,83 @@ void dot_q4_0(const uint8_t* w, const uint8_t* x, size_t stride, int64_t n, floa
   for (int k = 0; k < N; ++k) out[k] = sum_f32(acc[k]);
 }
 
+// Q4_1 and Q5_1 store unsigned quants with a per-block minimum m: w = d * q + m, so the dot
+// with Q8_1 activations is d * dx * sum(q * qx) + m * s, where s = dx * sum(qx).
+template <int N>
+void dot_q4_1(const uint8_t* w, const uint8_t* x, size_t stride, int64_t n, float* out) {
+  using namespace simd;
+  const V low_nibbles = splat_i8(0x0F);
+  F acc[N];
+  for (auto& a : acc) a = zero_f32();
+  float min_sum[N] = {};
+  for (int64_t b = 0; b < n / 32; ++b, w += 20) {
+    const V packed = load(w + 4);
+    const V lo = bit_and(packed, low_nibbles), hi = shr_u8<4>(packed);
+    const float dw = half(w), mw = half(w + 2);
+    for (int k = 0; k < N; ++k) {
+      const auto& y = block_of<BlockQ8_1>(x, stride, k, b);
+      const V sum = add_i32(dot_i8(lo, load(y.qs)), dot_i8(hi, load(y.qs + 16)));
+      acc[k] = mul_add_f32(to_f32(sum), splat_f32(dw * y.d), acc[k]);
+      min_sum[k] += mw * y.s;
+    }
+  }
+  for (int k = 0; k < N; ++k) out[k] = sum_f32(acc[k]) + min_sum[k];
+}
+
+// Q5_0: a fifth bit per quant from a 32-bit mask, and an offset of 16.
+template <int N>
+void dot_q5_0(const uint8_t* w, const uint8_t* x, size_t stride, int64_t n, float* out) {
+  using namespace simd;
+  const V low_nibbles = splat_i8(0x0F), sixteen = splat_i8(16);
+  F acc[N];
+  for (auto& a : acc) a = zero_f32();
+  for (int64_t b = 0; b < n / 32; ++b, w += 22) {
+    uint32_t qh;
+    std::memcpy(&qh, w + 2, 4);
+    const V packed = load(w + 6);
+    const V lo = sub_i8(bit_or(bit_and(packed, low_nibbles), fifth_bits(qh & 0xFFFF)), sixteen);
+    const V hi = sub_i8(bit_or(shr_u8<4>(packed), fifth_bits(qh >> 16)), sixteen);
+    const float dw = half(w);
+    for (int k = 0; k < N; ++k) {
+      const auto& y = block_of<BlockQ8_0>(x, stride, k, b);
+      const V sum = add_i32(dot_i8(lo, load(y.qs)), dot_i8(hi, load(y.qs + 16)));
+      acc[k] = mul_add_f32(to_f32(sum), splat_f32(dw * y.d), acc[k]);
+    }
+  }
+  for (int k = 0; k < N; ++k) out[k] = sum_f32(acc[k]);
+}
+
+template <int N>
+void dot_q5_1(const uint8_t* w, const uint8_t* x, size_t stride, int64_t n, float* out) {
+  using namespace simd;
+  const V low_nibbles = splat_i8(0x0F);
+  F acc[N];
+  for (auto& a : acc) a = zero_f32();
+  float min_sum[N] = {};
+  for (int64_t b = 0; b < n / 32; ++b, w += 24) {
+    uint32_t qh;
+    std::memcpy(&qh, w + 4, 4);
+    const V packed = load(w + 8);
+    const V lo = bit_or(bit_and(packed, low_nibbles), fifth_bits(qh & 0xFFFF));
+    const V hi = bit_or(shr_u8<4>(packed), fifth_bits(qh >> 16));
+    const float dw = half(w), mw = half(w + 2);
+    for (int k = 0; k < N; ++k) {
+      const auto& y = block_of<BlockQ8_1>(x, stride, k, b);
+      const V sum = add_i32(dot_i8(lo, load(y.qs)), dot_i8(hi, load(y.qs + 16)));
+      acc[k] = mul_add_f32(to_f32(sum), splat_f32(dw * y.d), acc[k]);
+      min_sum[k] += mw * y.s;
+    }
+  }
+  for (int k = 0; k < N; ++k) out[k] = sum_f32(acc[k]) + min_sum[k];
+}
+
 // K-quants: integer sums of whole super-blocks, each sub-block's product scaled by its integer
 // scale inside int32 lanes; one float multiply-add per super-block and token.
 template <int N>
 void dot_q4_k(const uint8_t* w, const uint8_t* x, size_t stride, int64_t n, float* out) {
   using namespace simd;
   const V low_nibbles = splat_i8(0x0F);
-  decltype(zero_f32()) acc[N];
+  F acc[N];
   for (auto& a : acc) a = zero_f32();
   float min_sum[N] = {};
   for (int64_t b = 0; b < n / 256; ++b, w += 144) {
@@ -138,11 +208,63 @@ void dot_q4_k(const uint8_t* w, const uint8_t* x, size_t stride, int64_t n, floa
   for (int k = 0; k < N; ++k) out[k] = sum_f32(acc[k]) - min_sum[k];
 }
 
+// Q5_K: Q4_K's layout plus a fifth bit for every quant, two bits per 64 values in qh.
+template <int N>
+void dot_q5_k(const uint8_t* w, const uint8_t* x, size_t stride, int64_t n, float* out) {
+  using namespace simd;
+  const V low_nibbles = splat_i8(0x0F), fifth = splat_i8(0x10);
+  F acc[N];
+  for (auto& a : acc) a = zero_f32();
+  float min_sum[N] = {};
+  for (int64_t b = 0; b < n / 256; ++b, w += 176) {
+    const uint8_t* packed_scales = w + 4;
+    int scale[8], min[8];
+    for (int j = 0; j < 8; ++j) {
+      if (j < 4) {
+        scale[j] = packed_scales[j] & 63;
+        min[j] = packed_scales[j + 4] & 63;
+      } else {
+        scale[j] = (packed_scales[j + 4] & 0x0F) | ((packed_scales[j - 4] >> 6) << 4);
+        min[j] = (packed_scales[j + 4] >> 4) | ((packed_scales[j] >> 6) << 4);
+      }
+    }
+    const float d = half(w), dmin = half(w + 2);
+    const V qh0 = load(w + 16), qh1 = load(w + 32);
+    V sumi[N];
+    for (auto& v : sumi) v = zero();
+    const uint8_t* q = w + 48;
+    for (int j = 0; j < 4; ++j, q += 32) {
+      const V bit_lo = splat_i8(static_cast<int8_t>(1 << (2 * j)));
+      const V bit_hi = splat_i8(static_cast<int8_t>(1 << (2 * j + 1)));
+      const V q0 = load(q), q1 = load(q + 16);
+      const V lo0 = bit_or(bit_and(q0, low_nibbles), bit_and(has_bits(qh0, bit_lo), fifth));
+      const V lo1 = bit_or(bit_and(q1, low_nibbles), bit_and(has_bits(qh1, bit_lo), fifth));
+      const V hi0 = bit_or(shr_u8<4>(q0), bit_and(has_bits(qh0, bit_hi), fifth));
+      const V hi1 = bit_or(shr_u8<4>(q1), bit_and(has_bits(qh1, bit_hi), fifth));
+      const V scale_lo = splat_i32(scale[2 * j]), scale_hi = splat_i32(scale[2 * j + 1]);
+      for (int k = 0; k < N; ++k) {
+        const int8_t* xq = block_of<BlockQ8_K>(x, stride, k, b).qs + 64 * j;
+        const V lo = add_i32(dot_i8(lo0, load(xq)), dot_i8(lo1, load(xq + 16)));
+        const V hi = add_i32(dot_i8(hi0, load(xq + 32)), dot_i8(hi1, load(xq + 48)));
+        sumi[k] = add_i32(sumi[k], add_i32(mul_i32(lo, scale_lo), mul_i32(hi, scale_hi)));
+      }
+    }
+    for (int k = 0; k < N; ++k) {
+      const auto& y = block_of<BlockQ8_K>(x, stride, k, b);
+      int mins = 0;
+      for (int j = 0; j < 8; ++j) mins += min[j] * (y.bsums[2 * j] + y.bsums[2 * j + 1]);
+      acc[k] = mul_add_f32(to_f32(sumi[k]), splat_f32(y.d * d), acc[k]);
+      min_sum[k] += (y.d * dmin) * static_cast<float>(mins);
+    }
+  }
+  for (int k = 0; k < N; ++k) out[k] = sum_f32(acc[k]) - min_sum[k];
+}
+
 template <int N>
 void dot_q6_k(const uint8_t* w, const uint8_t* x, size_t stride, int64_t n, float* out) {
   using namespace simd;
   const V low_nibbles = splat_i8(0x0F), two_bits = splat_i8(3), offset = splat_i8(32);
-  decltype(zero_f32()) acc[N];
+  F acc[N];
   for (auto& a : acc) a = zero_f32();
   for (int64_t b = 0; b < n / 256; ++b, w += 210) {
     const uint8_t* ql = w;
@@ -214,6 +336,10 @@ PIPIT_KERNEL_ENTRIES(dot_q8_0)
 PIPIT_KERNEL_ENTRIES(dot_q4_0)
 PIPIT_KERNEL_ENTRIES(dot_q4_k)
 PIPIT_KERNEL_ENTRIES(dot_q6_k)
+PIPIT_KERNEL_ENTRIES(dot_q4_1)
+PIPIT_KERNEL_ENTRIES(dot_q5_0)
+PIPIT_KERNEL_ENTRIES(dot_q5_1)
+PIPIT_KERNEL_ENTRIES(dot_q5_k)
 
 }  // namespace
 
@@ -229,6 +355,14 @@ DotFn simd_dot(TensorType type) {
       return dot_q4_k_one;
     case TensorType::Q6_K:
       return dot_q6_k_one;
+    case TensorType::Q4_1:
+      return dot_q4_1_one;
+    case TensorType::Q5_0:
+      return dot_q5_0_one;
+    case TensorType::Q5_1:
+      return dot_q5_1_one;
+    case TensorType::Q5_K:
+      return dot_q5_k_one;
     default:
       return reference_dot(type);
   }
@@ -244,6 +378,14 @@ MultiDotFn simd_multi_dot(TensorType type) {
       return dot_q4_k_many;
     case TensorType::Q6_K:
       return dot_q6_k_many;
+    case TensorType::Q4_1:
+      return dot_q4_1_many;
+    case TensorType::Q5_0:
+      return dot_q5_0_many;
+    case TensorType::Q5_1:
+      return dot_q5_1_many;
+    case TensorType::Q5_K:
+      return dot_q5_k_many;
     default:
       return nullptr;
   }

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 
 #if defined(__wasm_simd128__)
 #include <wasm_simd128.h>
@@ -19,6 +20,7 @@ namespace pipit::simd {
 #if defined(__wasm_simd128__)
 
 using V = v128_t;
+using F = v128_t;
 inline V load(const void* p) {
   return wasm_v128_load(p);
 }
@@ -28,14 +30,19 @@ inline V splat_i8(int8_t v) {
 inline V splat_i32(int32_t v) {
   return wasm_i32x4_splat(v);
 }
-inline V splat_f32(float v) {
+inline F splat_f32(float v) {
   return wasm_f32x4_splat(v);
-}
-inline V zero_f32() {
-  return wasm_f32x4_splat(0.0f);
 }
 inline V zero() {
   return wasm_i32x4_const(0, 0, 0, 0);
+}
+inline F zero_f32() {
+  return wasm_f32x4_splat(0.0f);
+}
+inline V bytes(int8_t b0, int8_t b1, int8_t b2, int8_t b3, int8_t b4, int8_t b5, int8_t b6,
+               int8_t b7, int8_t b8, int8_t b9, int8_t b10, int8_t b11, int8_t b12, int8_t b13,
+               int8_t b14, int8_t b15) {
+  return wasm_i8x16_make(b0, b1, b2, b3, b4, b5, b6, b7, b8, b9, b10, b11, b12, b13, b14, b15);
 }
 inline V bit_and(V a, V b) {
   return wasm_v128_and(a, b);
@@ -54,22 +61,27 @@ inline V shr_u8(V v) {
 inline V shl4_small(V v) {
   return wasm_i8x16_shl(v, 4);
 }
+// The bytes of v at the positions idx names (each below 16).
+inline V shuffle_bytes(V v, V idx) {
+  return wasm_i8x16_swizzle(v, idx);
+}
+// 0xFF in each byte where every bit of `bits` is set in v, else 0.
+inline V has_bits(V v, V bits) {
+  return wasm_i8x16_eq(wasm_v128_and(v, bits), bits);
+}
 inline V add_i32(V a, V b) {
   return wasm_i32x4_add(a, b);
 }
 inline V mul_i32(V a, V b) {
   return wasm_i32x4_mul(a, b);
 }
-inline V to_f32(V v) {
+inline F to_f32(V v) {
   return wasm_f32x4_convert_i32x4(v);
 }
-inline V add_f32(V a, V b) {
-  return wasm_f32x4_add(a, b);
-}
-inline V mul_add_f32(V a, V b, V acc) {
+inline F mul_add_f32(F a, F b, F acc) {
   return wasm_f32x4_add(acc, wasm_f32x4_mul(a, b));
 }
-inline float sum_f32(V v) {
+inline float sum_f32(F v) {
   return (wasm_f32x4_extract_lane(v, 0) + wasm_f32x4_extract_lane(v, 1)) +
          (wasm_f32x4_extract_lane(v, 2) + wasm_f32x4_extract_lane(v, 3));
 }
@@ -84,6 +96,7 @@ inline V dot_i8(V a, V b) {
 #else
 
 using V = __m128i;
+using F = __m128;
 inline V load(const void* p) {
   return _mm_loadu_si128(static_cast<const __m128i*>(p));
 }
@@ -93,14 +106,19 @@ inline V splat_i8(int8_t v) {
 inline V splat_i32(int32_t v) {
   return _mm_set1_epi32(v);
 }
-inline __m128 splat_f32(float v) {
+inline F splat_f32(float v) {
   return _mm_set1_ps(v);
-}
-inline __m128 zero_f32() {
-  return _mm_setzero_ps();
 }
 inline V zero() {
   return _mm_setzero_si128();
+}
+inline F zero_f32() {
+  return _mm_setzero_ps();
+}
+inline V bytes(int8_t b0, int8_t b1, int8_t b2, int8_t b3, int8_t b4, int8_t b5, int8_t b6,
+               int8_t b7, int8_t b8, int8_t b9, int8_t b10, int8_t b11, int8_t b12, int8_t b13,
+               int8_t b14, int8_t b15) {
+  return _mm_setr_epi8(b0, b1, b2, b3, b4, b5, b6, b7, b8, b9, b10, b11, b12, b13, b14, b15);
 }
 inline V bit_and(V a, V b) {
   return _mm_and_si128(a, b);
@@ -114,10 +132,16 @@ inline V sub_i8(V a, V b) {
 // SSE has no byte shifts: shift 16-bit lanes and mask off what crossed from the neighbour.
 template <int n>
 inline V shr_u8(V v) {
-  return _mm_and_si128(_mm_srli_epi16(v, n), _mm_set1_epi8(0xFF >> n));
+  return _mm_and_si128(_mm_srli_epi16(v, n), _mm_set1_epi8(static_cast<char>(0xFF >> n)));
 }
 inline V shl4_small(V v) {
   return _mm_slli_epi16(v, 4);
+}
+inline V shuffle_bytes(V v, V idx) {
+  return _mm_shuffle_epi8(v, idx);
+}
+inline V has_bits(V v, V bits) {
+  return _mm_cmpeq_epi8(_mm_and_si128(v, bits), bits);
 }
 inline V add_i32(V a, V b) {
   return _mm_add_epi32(a, b);
@@ -125,16 +149,13 @@ inline V add_i32(V a, V b) {
 inline V mul_i32(V a, V b) {
   return _mm_mullo_epi32(a, b);
 }
-inline __m128 to_f32(V v) {
+inline F to_f32(V v) {
   return _mm_cvtepi32_ps(v);
 }
-inline __m128 add_f32(__m128 a, __m128 b) {
-  return _mm_add_ps(a, b);
-}
-inline __m128 mul_add_f32(__m128 a, __m128 b, __m128 acc) {
+inline F mul_add_f32(F a, F b, F acc) {
   return _mm_add_ps(acc, _mm_mul_ps(a, b));
 }
-inline float sum_f32(__m128 v) {
+inline float sum_f32(F v) {
   alignas(16) float lanes[4];
   _mm_store_ps(lanes, v);
   return (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
@@ -146,5 +167,15 @@ inline V dot_i8(V a, V b) {
 }
 
 #endif
+
+// Byte j of the result is 0x10 when bit j of the 16-bit mask `bits` is set: the fifth bit of
+// sixteen 5-bit quants.
+inline V fifth_bits(uint16_t bits) {
+  V v = zero();
+  std::memcpy(&v, &bits, 2);
+  const V spread = shuffle_bytes(v, bytes(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1));
+  const V select = bytes(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128);
+  return bit_and(has_bits(spread, select), splat_i8(0x10));
+}
 
 }  // namespace pipit::simd
