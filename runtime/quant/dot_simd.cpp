@@ -42,6 +42,42 @@ float half(const uint8_t* p) {
   return f16_to_f32(h);
 }
 
+// F16 and BF16 weights widen to f32 in registers; the activations are f32 (rounded to half
+// precision beforehand for F16, as llama.cpp does).
+float dot_f16(const uint8_t* w, const void* x, int64_t n) {
+  using namespace simd;
+  const float* xf = static_cast<const float*>(x);
+  F acc0 = zero_f32(), acc1 = zero_f32();
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const V h = load(w + 2 * i);
+    acc0 = mul_add_f32(halves_to_f32(widen_low_u16(h)), load_f32(xf + i), acc0);
+    acc1 = mul_add_f32(halves_to_f32(widen_high_u16(h)), load_f32(xf + i + 4), acc1);
+  }
+  float sum = sum_f32(acc0) + sum_f32(acc1);
+  for (; i < n; ++i) sum += half(w + 2 * i) * xf[i];
+  return sum;
+}
+
+float dot_bf16(const uint8_t* w, const void* x, int64_t n) {
+  using namespace simd;
+  const float* xf = static_cast<const float*>(x);
+  F acc0 = zero_f32(), acc1 = zero_f32();
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const V h = load(w + 2 * i);
+    acc0 = mul_add_f32(bits_as_f32(shl_i32<16>(widen_low_u16(h))), load_f32(xf + i), acc0);
+    acc1 = mul_add_f32(bits_as_f32(shl_i32<16>(widen_high_u16(h))), load_f32(xf + i + 4), acc1);
+  }
+  float sum = sum_f32(acc0) + sum_f32(acc1);
+  for (; i < n; ++i) {
+    uint16_t h;
+    std::memcpy(&h, w + 2 * i, 2);
+    sum += bits_float(static_cast<uint32_t>(h) << 16) * xf[i];
+  }
+  return sum;
+}
+
 // Each kernel multiplies one weight row with N activation rows (`stride` bytes apart) at
 // once: the weights are loaded and unpacked once per block and reused for every token of a
 // prompt. Decoding is N = 1.
@@ -347,6 +383,10 @@ DotFn simd_dot(TensorType type) {
   switch (type) {
     case TensorType::F32:
       return dot_f32;
+    case TensorType::F16:
+      return dot_f16;
+    case TensorType::BF16:
+      return dot_bf16;
     case TensorType::Q8_0:
       return dot_q8_0_one;
     case TensorType::Q4_0:

@@ -78,6 +78,29 @@ inline V mul_i32(V a, V b) {
 inline F to_f32(V v) {
   return wasm_f32x4_convert_i32x4(v);
 }
+inline F load_f32(const float* p) {
+  return wasm_v128_load(p);
+}
+inline F mul_f32(F a, F b) {
+  return wasm_f32x4_mul(a, b);
+}
+inline F bits_as_f32(V v) {
+  return v;
+}
+inline V f32_as_bits(F v) {
+  return v;
+}
+template <int n>
+inline V shl_i32(V v) {
+  return wasm_i32x4_shl(v, n);
+}
+// Zero-extends the low or high four of eight uint16 lanes to uint32.
+inline V widen_low_u16(V v) {
+  return wasm_u32x4_extend_low_u16x8(v);
+}
+inline V widen_high_u16(V v) {
+  return wasm_u32x4_extend_high_u16x8(v);
+}
 inline F mul_add_f32(F a, F b, F acc) {
   return wasm_f32x4_add(acc, wasm_f32x4_mul(a, b));
 }
@@ -152,6 +175,28 @@ inline V mul_i32(V a, V b) {
 inline F to_f32(V v) {
   return _mm_cvtepi32_ps(v);
 }
+inline F load_f32(const float* p) {
+  return _mm_loadu_ps(p);
+}
+inline F mul_f32(F a, F b) {
+  return _mm_mul_ps(a, b);
+}
+inline F bits_as_f32(V v) {
+  return _mm_castsi128_ps(v);
+}
+inline V f32_as_bits(F v) {
+  return _mm_castps_si128(v);
+}
+template <int n>
+inline V shl_i32(V v) {
+  return _mm_slli_epi32(v, n);
+}
+inline V widen_low_u16(V v) {
+  return _mm_cvtepu16_epi32(v);
+}
+inline V widen_high_u16(V v) {
+  return _mm_unpackhi_epi16(v, _mm_setzero_si128());
+}
 inline F mul_add_f32(F a, F b, F acc) {
   return _mm_add_ps(acc, _mm_mul_ps(a, b));
 }
@@ -167,6 +212,15 @@ inline V dot_i8(V a, V b) {
 }
 
 #endif
+
+// Four halves (in the low 16 bits of each uint32 lane) as floats, exactly, for every finite
+// half: the same exponent trick as pipit::f16_to_f32.
+inline F halves_to_f32(V h) {
+  const V magnitude = shl_i32<13>(bit_and(h, splat_i32(0x7FFF)));
+  const V sign = shl_i32<16>(bit_and(h, splat_i32(0x8000)));
+  return bits_as_f32(
+      bit_or(f32_as_bits(mul_f32(bits_as_f32(magnitude), splat_f32(0x1p112f))), sign));
+}
 
 // Byte j of the result is 0x10 when bit j of the 16-bit mask `bits` is set: the fifth bit of
 // sixteen 5-bit quants.
