@@ -244,6 +244,102 @@ void dot_q4_k(const uint8_t* w, const uint8_t* x, size_t stride, int64_t n, floa
   for (int k = 0; k < N; ++k) out[k] = sum_f32(acc[k]) - min_sum[k];
 }
 
+// The four 2-bit fields of 16 bytes: fields[j] holds bits 2j..2j+1 of every byte.
+void two_bit_fields(simd::V q, simd::V* fields) {
+  using namespace simd;
+  const V three = splat_i8(3);
+  fields[0] = bit_and(q, three);
+  fields[1] = bit_and(shr_u8<2>(q), three);
+  fields[2] = bit_and(shr_u8<4>(q), three);
+  fields[3] = shr_u8<6>(q);
+}
+
+// Q2_K: 2-bit quants in 16 groups of 16, each group with a 4-bit scale and a 4-bit min.
+template <int N>
+void dot_q2_k(const uint8_t* w, const uint8_t* x, size_t stride, int64_t n, float* out) {
+  using namespace simd;
+  F acc[N];
+  for (auto& a : acc) a = zero_f32();
+  float min_sum[N] = {};
+  for (int64_t b = 0; b < n / 256; ++b, w += 84) {
+    const uint8_t* scales = w;
+    V sumi[N];
+    for (auto& v : sumi) v = zero();
+    for (int chunk = 0; chunk < 2; ++chunk) {
+      V lo[4], hi[4];
+      two_bit_fields(load(w + 16 + 32 * chunk), lo);
+      two_bit_fields(load(w + 32 + 32 * chunk), hi);
+      for (int j = 0; j < 4; ++j) {
+        const int g = chunk * 8 + 2 * j;
+        const V s_lo = splat_i32(scales[g] & 0x0F), s_hi = splat_i32(scales[g + 1] & 0x0F);
+        for (int k = 0; k < N; ++k) {
+          const int8_t* xq = block_of<BlockQ8_K>(x, stride, k, b).qs + 128 * chunk + 32 * j;
+          sumi[k] = add_i32(sumi[k], add_i32(mul_i32(dot_i8(lo[j], load(xq)), s_lo),
+                                             mul_i32(dot_i8(hi[j], load(xq + 16)), s_hi)));
+        }
+      }
+    }
+    const float d = half(w + 80), dmin = half(w + 82);
+    for (int k = 0; k < N; ++k) {
+      const auto& y = block_of<BlockQ8_K>(x, stride, k, b);
+      int mins = 0;
+      for (int g = 0; g < 16; ++g) mins += (scales[g] >> 4) * y.bsums[g];
+      acc[k] = mul_add_f32(to_f32(sumi[k]), splat_f32(y.d * d), acc[k]);
+      min_sum[k] += (y.d * dmin) * static_cast<float>(mins);
+    }
+  }
+  for (int k = 0; k < N; ++k) out[k] = sum_f32(acc[k]) - min_sum[k];
+}
+
+// Q3_K: Q2_K's 2-bit fields, minus 4 where the high-bit mask is clear, and sixteen 6-bit
+// signed scales.
+template <int N>
+void dot_q3_k(const uint8_t* w, const uint8_t* x, size_t stride, int64_t n, float* out) {
+  using namespace simd;
+  constexpr uint32_t kLow2 = 0x03030303, kLow4 = 0x0F0F0F0F;
+  const V four = splat_i8(4);
+  F acc[N];
+  for (auto& a : acc) a = zero_f32();
+  for (int64_t b = 0; b < n / 256; ++b, w += 110) {
+    uint32_t aux[4];
+    std::memcpy(aux, w + 96, 12);
+    const uint32_t tmp = aux[2];
+    aux[2] = ((aux[0] >> 4) & kLow4) | (((tmp >> 4) & kLow2) << 4);
+    aux[3] = ((aux[1] >> 4) & kLow4) | (((tmp >> 6) & kLow2) << 4);
+    aux[0] = (aux[0] & kLow4) | (((tmp >> 0) & kLow2) << 4);
+    aux[1] = (aux[1] & kLow4) | (((tmp >> 2) & kLow2) << 4);
+    int8_t scales[16];
+    std::memcpy(scales, aux, 16);
+    const V hmask_lo = load(w), hmask_hi = load(w + 16);
+    V sumi[N];
+    for (auto& v : sumi) v = zero();
+    for (int chunk = 0; chunk < 2; ++chunk) {
+      V lo[4], hi[4];
+      two_bit_fields(load(w + 32 + 32 * chunk), lo);
+      two_bit_fields(load(w + 48 + 32 * chunk), hi);
+      for (int j = 0; j < 4; ++j) {
+        const V bit = splat_i8(static_cast<int8_t>(1 << (4 * chunk + j)));
+        // (q | 4) - 4 keeps q where the mask bit is set; q - 4 where it is clear.
+        const V v_lo = sub_i8(bit_or(lo[j], bit_and(has_bits(hmask_lo, bit), four)), four);
+        const V v_hi = sub_i8(bit_or(hi[j], bit_and(has_bits(hmask_hi, bit), four)), four);
+        const int g = chunk * 8 + 2 * j;
+        const V s_lo = splat_i32(scales[g] - 32), s_hi = splat_i32(scales[g + 1] - 32);
+        for (int k = 0; k < N; ++k) {
+          const int8_t* xq = block_of<BlockQ8_K>(x, stride, k, b).qs + 128 * chunk + 32 * j;
+          sumi[k] = add_i32(sumi[k], add_i32(mul_i32(dot_i8(v_lo, load(xq)), s_lo),
+                                             mul_i32(dot_i8(v_hi, load(xq + 16)), s_hi)));
+        }
+      }
+    }
+    const float d = half(w + 108);
+    for (int k = 0; k < N; ++k) {
+      const auto& y = block_of<BlockQ8_K>(x, stride, k, b);
+      acc[k] = mul_add_f32(to_f32(sumi[k]), splat_f32(y.d * d), acc[k]);
+    }
+  }
+  for (int k = 0; k < N; ++k) out[k] = sum_f32(acc[k]);
+}
+
 // Q5_K: Q4_K's layout plus a fifth bit for every quant, two bits per 64 values in qh.
 template <int N>
 void dot_q5_k(const uint8_t* w, const uint8_t* x, size_t stride, int64_t n, float* out) {
@@ -376,6 +472,8 @@ PIPIT_KERNEL_ENTRIES(dot_q4_1)
 PIPIT_KERNEL_ENTRIES(dot_q5_0)
 PIPIT_KERNEL_ENTRIES(dot_q5_1)
 PIPIT_KERNEL_ENTRIES(dot_q5_k)
+PIPIT_KERNEL_ENTRIES(dot_q2_k)
+PIPIT_KERNEL_ENTRIES(dot_q3_k)
 
 }  // namespace
 
@@ -395,6 +493,10 @@ DotFn simd_dot(TensorType type) {
       return dot_q4_k_one;
     case TensorType::Q6_K:
       return dot_q6_k_one;
+    case TensorType::Q2_K:
+      return dot_q2_k_one;
+    case TensorType::Q3_K:
+      return dot_q3_k_one;
     case TensorType::Q4_1:
       return dot_q4_1_one;
     case TensorType::Q5_0:
@@ -418,6 +520,10 @@ MultiDotFn simd_multi_dot(TensorType type) {
       return dot_q4_k_many;
     case TensorType::Q6_K:
       return dot_q6_k_many;
+    case TensorType::Q2_K:
+      return dot_q2_k_many;
+    case TensorType::Q3_K:
+      return dot_q3_k_many;
     case TensorType::Q4_1:
       return dot_q4_1_many;
     case TensorType::Q5_0:
