@@ -10,7 +10,7 @@ namespace pipit::blocks {
 
 void embed(const kernels::Matrix& table, std::span<const int32_t> tokens, float* x) {
   for (size_t t = 0; t < tokens.size(); ++t) {
-    kernels::dequantize_row(table.type, table.row(tokens[t]), x + t * table.cols, table.cols);
+    kernels::dequantize_matrix_row(table, tokens[t], x + t * table.cols);
   }
 }
 

@@ -42,7 +42,16 @@ kernels::Matrix WeightLoader::matrix(const std::string& name, int64_t cols, int6
   m.cols = cols;
   m.rows = rows;
   m.row_bytes = t.nbytes / static_cast<uint64_t>(rows);
-  return m;
+  return prepared(m);
+}
+
+kernels::Matrix WeightLoader::prepared(kernels::Matrix m) const {
+  auto [it, inserted] = prepared_.emplace(m.data, m);
+  if (inserted) {
+    // The model owns these bytes and nothing else reads them as a file again.
+    kernels::interleave_rows_of_4(it->second, const_cast<uint8_t*>(m.data));
+  }
+  return it->second;
 }
 
 std::vector<kernels::Matrix> WeightLoader::experts(const std::string& name, int64_t cols,
@@ -59,7 +68,7 @@ std::vector<kernels::Matrix> WeightLoader::experts(const std::string& name, int6
     m.cols = cols;
     m.rows = rows;
     m.row_bytes = row_bytes;
-    out.push_back(m);
+    out.push_back(prepared(m));
   }
   return out;
 }

@@ -8,6 +8,7 @@
 #include "core/thread_pool.h"
 #include "quant/activations.h"
 #include "quant/dot.h"
+#include "quant/rows_of_4.h"
 
 namespace pipit::kernels {
 
@@ -60,6 +61,26 @@ void matmul(const Matrix& w, const float* x, int n_tokens, float* y) {
       break;
   }
   const auto* act_bytes = static_cast<const uint8_t*>(act);
+  if (w.layout == Layout::kRowsOf4) {
+    const Rows4Fn kernel = rows4_kernel(w.type);
+    const size_t group_bytes = 4 * w.row_bytes;
+    const auto groups = [&](int64_t begin, int64_t end) {
+      float out[16];
+      for (int64_t g = begin; g < end; ++g) {
+        for (int t = 0; t < n_tokens; t += 4) {
+          const int count = std::min(4, n_tokens - t);
+          kernel(w.data + g * group_bytes, act_bytes + t * stride, stride, count, cols, out);
+          for (int k = 0; k < count; ++k) std::copy_n(out + 4 * k, 4, y + (t + k) * w.rows + 4 * g);
+        }
+      }
+    };
+    if (ThreadPool* pool = ThreadPool::current(); pool && pool->size() > 1) {
+      pool->parallel_for(w.rows / 4, groups);
+    } else {
+      groups(0, w.rows / 4);
+    }
+    return;
+  }
   const MultiDotFn multi = simd_multi_dot(w.type);
   const auto rows = [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {

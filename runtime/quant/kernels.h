@@ -10,14 +10,24 @@
 
 namespace pipit::kernels {
 
-// A 2-D weight tensor as GGUF stores it: `rows` rows of `cols` values each, row-major.
+// How a matrix's blocks are laid out in memory.
+enum class Layout {
+  kRows,  // as GGUF stores it: each row's blocks one after another
+  // Groups of four rows with each block position interleaved: the four block scales, then the
+  // four rows' quants. One pass computes four rows while loading each activation block once.
+  kRowsOf4,
+};
+
+// A 2-D weight tensor: `rows` rows of `cols` values each.
 struct Matrix {
   TensorType type = TensorType::F32;
   const uint8_t* data = nullptr;
   int64_t cols = 0;  // GGUF ne[0]: the input dimension of a matmul
   int64_t rows = 0;  // GGUF ne[1]: the output dimension
   size_t row_bytes = 0;
+  Layout layout = Layout::kRows;
 
+  // Row r's bytes; only meaningful for Layout::kRows.
   const uint8_t* row(int64_t r) const { return data + static_cast<size_t>(r) * row_bytes; }
 };
 
@@ -26,6 +36,14 @@ bool is_supported(TensorType type);
 
 // dst[0..n) = the n values at the start of `src`, a row of `type`.
 void dequantize_row(TensorType type, const uint8_t* src, float* dst, int64_t n);
+
+// Row r of w as floats, whatever its layout (embedding lookups).
+void dequantize_matrix_row(const Matrix& w, int64_t r, float* dst);
+
+// Rewrites w's bytes in place into Layout::kRowsOf4 when its type has kernels for that
+// layout and its row count is a multiple of 4; otherwise leaves it as it is. `data` is w.data,
+// writable. Done once at load.
+void interleave_rows_of_4(Matrix& w, uint8_t* data);
 
 // y[t * w.rows + r] = dot(row r of w, x + t * w.cols) for every token t < n_tokens.
 void matmul(const Matrix& w, const float* x, int n_tokens, float* y);

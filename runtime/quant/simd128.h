@@ -78,6 +78,21 @@ inline V mul_i32(V a, V b) {
 inline F to_f32(V v) {
   return wasm_f32x4_convert_i32x4(v);
 }
+inline V load64(const void* p) {
+  return wasm_v128_load64_zero(p);
+}
+inline void store_f32(float* p, F v) {
+  wasm_v128_store(p, v);
+}
+// Lane r of the result is the total of the four lanes of s_r.
+inline V reduce4(V s0, V s1, V s2, V s3) {
+  const V t0 = wasm_i32x4_add(wasm_i32x4_shuffle(s0, s1, 0, 4, 1, 5),
+                              wasm_i32x4_shuffle(s0, s1, 2, 6, 3, 7));
+  const V t1 = wasm_i32x4_add(wasm_i32x4_shuffle(s2, s3, 0, 4, 1, 5),
+                              wasm_i32x4_shuffle(s2, s3, 2, 6, 3, 7));
+  return wasm_i32x4_add(wasm_i32x4_shuffle(t0, t1, 0, 1, 4, 5),
+                        wasm_i32x4_shuffle(t0, t1, 2, 3, 6, 7));
+}
 inline F load_f32(const float* p) {
   return wasm_v128_load(p);
 }
@@ -174,6 +189,15 @@ inline V mul_i32(V a, V b) {
 }
 inline F to_f32(V v) {
   return _mm_cvtepi32_ps(v);
+}
+inline V load64(const void* p) {
+  return _mm_loadl_epi64(static_cast<const __m128i*>(p));
+}
+inline void store_f32(float* p, F v) {
+  _mm_storeu_ps(p, v);
+}
+inline V reduce4(V s0, V s1, V s2, V s3) {
+  return _mm_hadd_epi32(_mm_hadd_epi32(s0, s1), _mm_hadd_epi32(s2, s3));
 }
 inline F load_f32(const float* p) {
   return _mm_loadu_ps(p);

@@ -179,3 +179,58 @@ TEST(Activations, Q8_0KeepsTheScaleInHalfPrecision) {
 
 }  // namespace
 }  // namespace pipit::kernels
+
+namespace pipit::kernels {
+namespace {
+
+// The four-row layout computes the same products as the file's layout, and gives rows back.
+TEST(RowsOf4, MatmulAndRowLookupAgreeWithTheFileLayout) {
+  std::mt19937 rng(7);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (const TypeCase& c : kCases) {
+    if (c.type != TensorType::Q8_0 && c.type != TensorType::Q4_0) continue;
+    SCOPED_TRACE(type_name(static_cast<uint32_t>(c.type)));
+    const int64_t rows = 12, cols = 256;
+    std::vector<uint8_t> file_bytes;
+    for (int64_t r = 0; r < rows; ++r) {
+      const std::vector<uint8_t> row = random_row(c, cols, rng);
+      file_bytes.insert(file_bytes.end(), row.begin(), row.end());
+    }
+    std::vector<uint8_t> interleaved = file_bytes;
+    Matrix plain{c.type, file_bytes.data(), cols, rows, file_bytes.size() / rows};
+    Matrix fast = plain;
+    fast.data = interleaved.data();
+    interleave_rows_of_4(fast, interleaved.data());
+    ASSERT_EQ(fast.layout, Layout::kRowsOf4);
+    ASSERT_NE(interleaved, file_bytes);
+
+    for (int tokens : {1, 3, 4, 6}) {
+      std::vector<float> x(tokens * cols), want(tokens * rows), got(tokens * rows);
+      for (float& v : x) v = normal(rng);
+      matmul(plain, x.data(), tokens, want.data());
+      matmul(fast, x.data(), tokens, got.data());
+      for (size_t i = 0; i < want.size(); ++i) {
+        EXPECT_NEAR(got[i], want[i], 1e-4f * (1.0f + std::fabs(want[i]))) << tokens << " " << i;
+      }
+    }
+    std::vector<float> a(cols), b(cols);
+    for (int64_t r = 0; r < rows; ++r) {
+      dequantize_matrix_row(plain, r, a.data());
+      dequantize_matrix_row(fast, r, b.data());
+      EXPECT_EQ(a, b) << "row " << r;
+    }
+  }
+}
+
+TEST(RowsOf4, RowCountsThatAreNotMultiplesOfFourStayAsTheyAre) {
+  std::mt19937 rng(8);
+  std::vector<uint8_t> bytes = random_row(kCases[0], 6 * 32, rng);
+  Matrix m{TensorType::Q8_0, bytes.data(), 32, 6, 34};
+  const std::vector<uint8_t> before = bytes;
+  interleave_rows_of_4(m, bytes.data());
+  EXPECT_EQ(m.layout, Layout::kRows);
+  EXPECT_EQ(bytes, before);
+}
+
+}  // namespace
+}  // namespace pipit::kernels
