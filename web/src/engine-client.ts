@@ -55,9 +55,10 @@ export interface EngineOptions extends Omit<LoadOptions, 'signal'> {
   /** Cancels loading. */
   signal?: AbortSignal;
   /**
-   * A worker you started from pipit's `worker.js` (when a bundler or a Content Security Policy
-   * needs it made your way): a module Web Worker, or a worker_threads Worker in Node. The
-   * engine owns it from then on; dispose() terminates it. Default: the engine starts its own.
+   * A worker you started from pipit's `worker.js` (exported as `pipit/worker.js`), for when a
+   * bundler or a Content Security Policy needs it made your way: a module Web Worker, or a
+   * worker_threads Worker in Node. The engine owns it from then on; dispose() terminates it.
+   * Default: the engine starts its own.
    */
   worker?: EngineWorker;
 }
