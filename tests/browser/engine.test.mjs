@@ -160,7 +160,7 @@ test('a chat completion streams from a Web Worker while the page keeps ticking',
   assert.deepEqual(out.progress, { loaded: size, total: size });
   // The page's thread ran its timer all along: many ticks, never a long stall.
   assert.ok(out.ticks >= 10, JSON.stringify({ ticks: out.ticks, ms: out.streamMs }));
-  assert.ok(out.longestGap < 250, `longest gap between timer ticks: ${out.longestGap.toFixed(1)} ms`);
+  assert.ok(out.longestGap < 500, `longest gap between timer ticks: ${out.longestGap.toFixed(1)} ms`);
   t.diagnostic(
     `stream of 600 tokens: ${out.streamMs.toFixed(0)} ms, ${out.ticks} timer ticks, longest gap ` +
       `${out.longestGap.toFixed(1)} ms (in-thread run: ${out.localMs.toFixed(0)} ms)`,
