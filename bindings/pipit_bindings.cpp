@@ -68,6 +68,10 @@ std::vector<pipit::TokenId> array_to_ids(const val& ids) {
   return emscripten::vecFromJSArray<pipit::TokenId>(ids);
 }
 
+std::string token_text(const pipit::Vocab& vocab, pipit::TokenId id) {
+  return id >= 0 && id < vocab.size() ? vocab.text[static_cast<size_t>(id)] : std::string();
+}
+
 class SessionHandle {
  public:
   SessionHandle(std::shared_ptr<const pipit::Model> model, int context_length)
@@ -76,8 +80,8 @@ class SessionHandle {
   int contextLength() const { return session_.context_length(); }
   int position() const { return session_.position(); }
 
-  // options: { maxTokens, temperature, topK, topP, seed, ignoreEos, topLogits }, all present
-  // (the TypeScript layer fills in defaults and validates ranges).
+  // options: { maxTokens, temperature, topK, topP, seed, ignoreEos, topLogits, reusePrefix },
+  // all present (the TypeScript layer fills in defaults and validates ranges).
   void begin(const val& prompt_ids, const val& options) {
     guarded([&] {
       pipit::GenerateOptions o;
@@ -89,7 +93,11 @@ class SessionHandle {
       o.ignore_eos = options["ignoreEos"].as<bool>();
       o.top_logits = options["topLogits"].as<int>();
       const std::vector<pipit::TokenId> ids = array_to_ids(prompt_ids);
-      session_.begin(ids, o);
+      if (options["reusePrefix"].as<bool>()) {
+        session_.begin_reusing(ids, o);
+      } else {
+        session_.begin(ids, o);
+      }
     });
   }
 
@@ -125,6 +133,7 @@ class SessionHandle {
     out.set("prefillTokens", t.prefill_tokens);
     out.set("decodeMs", t.decode_ms);
     out.set("decodeTokens", t.decode_tokens);
+    out.set("reusedTokens", t.reused_tokens);
     return out;
   }
 
@@ -157,6 +166,15 @@ class ModelHandle {
     out.set("bosId", vocab.bos);
     out.set("eosId", vocab.eos);
     out.set("addBos", vocab.add_bos);
+    out.set("bosToken", token_text(vocab, vocab.bos));
+    out.set("eosToken", token_text(vocab, vocab.eos));
+    // Chat front ends render this Jinja template; null when the file has none.
+    const pipit::gguf::Value* chat_template = model_->file().find("tokenizer.chat_template");
+    if (chat_template != nullptr && chat_template->type() == pipit::gguf::ValueType::kString) {
+      out.set("chatTemplate", std::string(chat_template->as_string()));
+    } else {
+      out.set("chatTemplate", val::null());
+    }
     return out;
   }
 

@@ -86,6 +86,14 @@ void Session::eval(std::span<const TokenId> ids) {
 }
 
 void Session::begin(std::span<const TokenId> prompt, const GenerateOptions& options) {
+  start(prompt, options, false);
+}
+
+void Session::begin_reusing(std::span<const TokenId> prompt, const GenerateOptions& options) {
+  start(prompt, options, true);
+}
+
+void Session::start(std::span<const TokenId> prompt, const GenerateOptions& options, bool reuse) {
   if (options.max_tokens < 0) {
     fail(ErrorKind::kInvalidArgument,
          "max_tokens must be >= 0, not " + std::to_string(options.max_tokens));
@@ -104,11 +112,21 @@ void Session::begin(std::span<const TokenId> prompt, const GenerateOptions& opti
     }
     ids.push_back(bos);
   }
-  reset();
-  const auto start = std::chrono::steady_clock::now();
-  eval(ids);
-  timings_.prefill_ms = elapsed_ms(start);
-  timings_.prefill_tokens = static_cast<int>(ids.size());
+  size_t keep = 0;
+  if (reuse) {
+    const size_t limit = std::min(tokens_.size(), ids.size() - 1);
+    while (keep < limit && tokens_[keep] == ids[keep]) ++keep;
+  }
+  // Positions past `keep` hold stale keys and values; the evaluation below overwrites them,
+  // and attention never reads beyond the current position.
+  tokens_.resize(keep);
+  finished_ = true;
+  timings_ = {};
+  const auto started = std::chrono::steady_clock::now();
+  eval(std::span<const TokenId>(ids).subspan(keep));
+  timings_.prefill_ms = elapsed_ms(started);
+  timings_.prefill_tokens = static_cast<int>(ids.size() - keep);
+  timings_.reused_tokens = static_cast<int>(keep);
   options_ = options;
   sampler_ = std::move(sampler);
   // Generated text continues the prompt, so its first piece keeps its leading space.

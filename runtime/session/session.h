@@ -37,6 +37,7 @@ struct Timings {
   int prefill_tokens = 0;
   double decode_ms = 0;
   int decode_tokens = 0;
+  int reused_tokens = 0;  // prompt tokens whose keys and values were kept from the last context
 };
 
 class Session {
@@ -58,12 +59,19 @@ class Session {
 
   // Starts generating after `prompt` (reset first; an empty prompt means BOS alone).
   void begin(std::span<const TokenId> prompt, const GenerateOptions& options);
+  // Like begin(), but keeps the keys and values of the longest common prefix of the current
+  // context and `prompt` and evaluates only the rest: a chat's next turn re-renders the whole
+  // conversation, and only its new tail needs the network. At least the last prompt token is
+  // evaluated so that the logits belong to this prompt. timings().reused_tokens counts the kept.
+  void begin_reusing(std::span<const TokenId> prompt, const GenerateOptions& options);
   // One generated token; after a step whose finish is not kNone, generation is over.
   Step next();
 
   const Timings& timings() const { return timings_; }
 
  private:
+  void start(std::span<const TokenId> prompt, const GenerateOptions& options, bool reuse);
+
   const Model& model_;
   int context_length_;
   std::unique_ptr<KvCache> kv_;

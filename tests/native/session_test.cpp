@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <functional>
 #include <string>
 #include <vector>
@@ -131,6 +133,84 @@ TEST_F(SessionTest, InvalidGenerateOptionsAreRefused) {
   options.sampling.top_p = 2.0f;
   EXPECT_EQ(error_of([&] { session.begin({}, options); }), ErrorKind::kInvalidArgument);
   EXPECT_EQ(error_of([&] { Session(*model_, -5); }), ErrorKind::kInvalidArgument);
+}
+
+// A chat's next turn: the conversation so far plus a new tail. Reusing the cached prefix must
+// give the logits (and so the continuation) a fresh prefill of the whole prompt gives.
+TEST_F(SessionTest, ReusedPrefixGivesTheLogitsOfAFreshPrefill) {
+  GenerateOptions options;
+  options.max_tokens = 6;
+  options.sampling.temperature = 0.0f;
+  options.ignore_eos = true;
+  Session reused(*model_, 128);
+  const std::vector<TokenId> turn1 = {1, 403, 407, 261, 378, 300};
+  reused.begin_reusing(turn1, options);
+  EXPECT_EQ(reused.timings().reused_tokens, 0);
+  EXPECT_EQ(reused.timings().prefill_tokens, 6);
+  std::vector<TokenId> turn2 = turn1;
+  for (;;) {
+    const Step step = reused.next();
+    turn2.push_back(step.token);
+    if (step.finish != FinishReason::kNone) break;
+  }
+  // The context now holds turn1 and every generated token but the last (never fed back).
+  ASSERT_EQ(reused.position(), static_cast<int>(turn2.size()) - 1);
+  for (TokenId id : {411, 262, 299}) turn2.push_back(id);
+
+  auto expect_fresh_logits = [&](const std::vector<TokenId>& prompt) {
+    Session fresh(*model_, 128);
+    fresh.begin(prompt, options);
+    EXPECT_EQ(fresh.timings().reused_tokens, 0);
+    const auto a = reused.logits(), b = fresh.logits();
+    ASSERT_EQ(a.size(), b.size());
+    float worst = 0.0f;
+    for (size_t i = 0; i < a.size(); ++i) worst = std::max(worst, std::abs(a[i] - b[i]));
+    EXPECT_LE(worst, 1e-4f);
+    // And the continuations agree token for token.
+    for (;;) {
+      const Step x = reused.next(), y = fresh.next();
+      EXPECT_EQ(x.token, y.token);
+      if (x.finish != FinishReason::kNone || y.finish != FinishReason::kNone) break;
+    }
+  };
+
+  const int context_before = reused.position();
+  reused.begin_reusing(turn2, options);
+  EXPECT_EQ(reused.timings().reused_tokens, context_before);
+  EXPECT_EQ(reused.timings().prefill_tokens, static_cast<int>(turn2.size()) - context_before);
+  expect_fresh_logits(turn2);
+
+  // An edit in the middle keeps only what comes before it.
+  std::vector<TokenId> edited = turn2;
+  edited[3] = 290;
+  reused.begin_reusing(edited, options);
+  EXPECT_EQ(reused.timings().reused_tokens, 3);
+  expect_fresh_logits(edited);
+
+  // The same prompt again still evaluates its last token, so the logits are fresh.
+  reused.begin_reusing(edited, options);
+  EXPECT_EQ(reused.timings().reused_tokens, static_cast<int>(edited.size()) - 1);
+  EXPECT_EQ(reused.timings().prefill_tokens, 1);
+  expect_fresh_logits(edited);
+
+  // begin() never reuses.
+  reused.begin(edited, options);
+  EXPECT_EQ(reused.timings().reused_tokens, 0);
+  EXPECT_EQ(reused.timings().prefill_tokens, static_cast<int>(edited.size()));
+}
+
+TEST_F(SessionTest, ReusingAPrefixStillRefusesAnOverflow) {
+  GenerateOptions options;
+  options.max_tokens = 1;
+  Session session(*model_, 8);
+  session.begin_reusing(std::vector<TokenId>{1, 300, 301}, options);
+  std::vector<TokenId> longer = {1, 300, 301, 302, 303, 304, 305, 306, 307};
+  EXPECT_EQ(error_of([&] { session.begin_reusing(longer, options); }), ErrorKind::kContextOverflow);
+  // Refused before anything was evaluated: the prefix is still there to reuse.
+  longer.resize(8);
+  session.begin_reusing(longer, options);
+  EXPECT_EQ(session.timings().reused_tokens, 3);
+  EXPECT_EQ(session.position(), 8);
 }
 
 }  // namespace

@@ -1,9 +1,11 @@
 #!/usr/bin/env node
-// pipit's command line: generate, tokenize, info. Bad arguments exit with 2, runtime errors
+// pipit's command line: generate, chat, tokenize, info. Bad arguments exit with 2, runtime errors
 // with 1.
 
-import type { GenerateTokensOptions } from './index.js';
-import { InvalidArgumentError, Pipit, PipitError } from './index.js';
+import readline from 'node:readline';
+
+import type { ChatMessage, GenerateTokensOptions } from './index.js';
+import { AbortError, InvalidArgumentError, Pipit, PipitError, createEngine } from './index.js';
 
 const HELP = `pipit: run small GGUF language models on the CPU (WebAssembly)
 
@@ -19,6 +21,14 @@ usage:
       --top-logits K       with --json: the K highest logits of every step
       --json               print one JSON object instead of streaming text
     An empty prompt (--prompt '') starts from BOS alone.
+  pipit chat --model PATH [--system TEXT] [--template NAME] [options]
+      An interactive chat: type a message and Enter; the answer streams in. Ctrl-C stops
+      an answer (and quits when none is running), /reset forgets the conversation, /exit
+      (or end of input) quits. Each turn reuses the cached start of the conversation.
+      --template NAME      chatml, llama2, llama3, zephyr, phi3, gemma (default: the
+                           model's own template, else chatml)
+      -n, --max-tokens N, --temp T, --top-k K, --top-p P, --seed S, --ctx N,
+      --ignore-eos         as above
   pipit tokenize --model PATH --text TEXT [--no-bos] [--parse-special] [--json]
   pipit info --model PATH [--json]
   pipit --help
@@ -49,6 +59,14 @@ const SPECS: Record<string, Spec> = {
     required: ['--model', '--text'],
   },
   info: { values: new Set(['--model']), flags: new Set(['--json']), required: ['--model'] },
+  chat: {
+    values: new Set([
+      '--model', '--system', '--template', '--max-tokens', '--temp', '--top-k', '--top-p',
+      '--seed', '--ctx',
+    ]),
+    flags: new Set(['--ignore-eos']),
+    required: ['--model'],
+  },
 };
 
 type Parsed = Map<string, string | true>;
@@ -181,6 +199,99 @@ async function generate(p: Parsed): Promise<void> {
   }
 }
 
+async function chat(p: Parsed): Promise<void> {
+  const maxTokens = int(p, '--max-tokens', 1);
+  const temperature = num(p, '--temp', (n) => n >= 0, 'a number >= 0');
+  const topK = int(p, '--top-k', 0);
+  const topP = num(p, '--top-p', (n) => n > 0 && n <= 1, 'a number in (0, 1]');
+  const seed = int(p, '--seed', 0);
+  const ctx = int(p, '--ctx', 0);
+  const system = p.get('--system');
+  const template = p.get('--template');
+
+  // The model runs in a worker, so this thread stays free to read Ctrl-C while it answers.
+  const engine = await createEngine({
+    model: str(p, '--model'),
+    ...(ctx === undefined ? {} : { contextLength: ctx }),
+  });
+  const interactive = process.stdin.isTTY === true;
+  const rl = readline.createInterface({
+    input: process.stdin,
+    output: process.stdout,
+    terminal: interactive,
+  });
+  const startHistory = (): ChatMessage[] =>
+    typeof system === 'string' ? [{ role: 'system', content: system }] : [];
+  let messages = startHistory();
+  let answering: AbortController | null = null;
+  const interrupt = (): void => {
+    if (answering) answering.abort('interrupted');
+    else rl.close();
+  };
+  rl.on('SIGINT', interrupt);
+  process.on('SIGINT', interrupt);
+  try {
+    if (interactive) {
+      await write(`chatting with ${engine.modelId}; /exit quits, /reset forgets\n`);
+      rl.prompt();
+    }
+    for await (const line of rl) {
+      const text = line.trim();
+      if (text === '/exit') break;
+      if (text === '/reset') {
+        messages = startHistory();
+      } else if (text.length > 0) {
+        messages.push({ role: 'user', content: text });
+        answering = new AbortController();
+        let answer = '';
+        try {
+          const stream = await engine.chat.completions.create(
+            {
+              messages,
+              stream: true,
+              ...(maxTokens === undefined ? {} : { max_tokens: maxTokens }),
+              temperature: temperature ?? 0.8,
+              ...(topK === undefined ? {} : { top_k: topK }),
+              ...(topP === undefined ? {} : { top_p: topP }),
+              ...(seed === undefined ? {} : { seed }),
+              ...(p.has('--ignore-eos') ? { ignoreEos: true } : {}),
+              ...(typeof template === 'string' ? { chatTemplate: template } : {}),
+            },
+            { signal: answering.signal },
+          );
+          for await (const chunk of stream) {
+            const piece = chunk.choices[0]?.delta.content ?? '';
+            answer += piece;
+            if (piece.length > 0) await write(piece);
+            if (chunk.usage && chunk.timings) {
+              const u = chunk.usage;
+              process.stderr.write(
+                `\n[${u.completion_tokens} tokens, ${chunk.choices[0]?.finish_reason}; prompt ` +
+                  `${u.prompt_tokens} tokens, ${u.prompt_tokens_details.cached_tokens} reused; ` +
+                  `decode ${chunk.timings.decodeTokensPerSecond.toFixed(1)} tok/s]\n`,
+              );
+            }
+          }
+          await write('\n');
+        } catch (e) {
+          if (!(e instanceof AbortError)) throw e;
+          await write('\n');
+          process.stderr.write('[stopped]\n');
+        } finally {
+          answering = null;
+        }
+        // A stopped answer stays in the conversation as far as it got, as the model saw it.
+        messages.push({ role: 'assistant', content: answer });
+      }
+      if (interactive) rl.prompt();
+    }
+  } finally {
+    process.off('SIGINT', interrupt);
+    rl.close();
+    engine.dispose();
+  }
+}
+
 async function tokenize(p: Parsed): Promise<void> {
   const model = await Pipit.load(str(p, '--model'));
   try {
@@ -242,6 +353,7 @@ async function main(argv: string[]): Promise<number> {
   try {
     const parsed = parse(command, rest);
     if (command === 'generate') await generate(parsed);
+    else if (command === 'chat') await chat(parsed);
     else if (command === 'tokenize') await tokenize(parsed);
     else await info(parsed);
     return 0;

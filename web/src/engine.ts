@@ -18,6 +18,9 @@ export interface RawInfo {
   bosId: number;
   eosId: number;
   addBos: boolean;
+  bosToken: string;
+  eosToken: string;
+  chatTemplate: string | null;
 }
 
 export interface RawGenerateOptions {
@@ -28,6 +31,8 @@ export interface RawGenerateOptions {
   seed: number;
   ignoreEos: boolean;
   topLogits: number;
+  /** Keep the KV cache of the prefix shared with the current context. */
+  reusePrefix: boolean;
 }
 
 export interface RawStep {
@@ -42,6 +47,7 @@ export interface RawTimings {
   prefillTokens: number;
   decodeMs: number;
   decodeTokens: number;
+  reusedTokens: number;
 }
 
 export interface RawSession {

@@ -11,6 +11,7 @@ export type PipitErrorKind =
   | 'Aborted'
   | 'Load'
   | 'Disposed'
+  | 'Worker'
   | 'Internal';
 
 export class PipitError extends Error {
@@ -75,6 +76,14 @@ export class LoadError extends PipitError {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, 'Load', options);
     this.name = 'LoadError';
+  }
+}
+
+/** An engine's worker stopped (crashed, ran out of memory, or was killed); create a new engine. */
+export class WorkerError extends PipitError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, 'Worker', options);
+    this.name = 'WorkerError';
   }
 }
 

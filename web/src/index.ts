@@ -15,6 +15,10 @@ import {
 } from './errors.js';
 import type { ModelSource, ProgressCallback } from './source.js';
 import { copyIntoWasm } from './source.js';
+import type { StopOptions } from './run.js';
+import { generateWithStops, stopList } from './run.js';
+import type { ChatMessage, ChatTemplateName } from './templates.js';
+import { renderChat } from './templates.js';
 
 export {
   AbortError,
@@ -25,9 +29,23 @@ export {
   OutOfMemoryError,
   PipitError,
   UnsupportedError,
+  WorkerError,
 } from './errors.js';
 export type { PipitErrorKind } from './errors.js';
 export type { LoadProgress, ModelSource, ProgressCallback } from './source.js';
+export { Engine, createEngine } from './engine-client.js';
+export type { EngineOptions, EngineRequestOptions, EngineWorker } from './engine-client.js';
+export type * from './openai.js';
+export { CHAT_TEMPLATE_NAMES, chatTemplateSource, renderChat } from './templates.js';
+export type {
+  ChatContentPart,
+  ChatMessage,
+  ChatRole,
+  ChatTemplateName,
+  RenderChatOptions,
+  RenderedChat,
+} from './templates.js';
+export type { StopOptions } from './run.js';
 
 export interface LoadOptions {
   /** KV-cache size in tokens; 0 or absent: the model's trained context, capped at 4096. */
@@ -58,6 +76,11 @@ export interface ModelInfo {
   addBos: boolean;
   /** The KV-cache size this model instance generates with. */
   sessionContextLength: number;
+  /** Text of the BOS and EOS tokens ('' when the model has none), for chat templates. */
+  bosToken: string;
+  eosToken: string;
+  /** The GGUF's `tokenizer.chat_template` (Jinja), or null when the file has none. */
+  chatTemplate: string | null;
 }
 
 export interface GenerateOptions {
@@ -77,6 +100,11 @@ export interface GenerateOptions {
   addBos?: boolean;
   /** Turn the text of special tokens in the prompt into those tokens (default false). */
   parseSpecial?: boolean;
+  /**
+   * Keep the KV cache of the prefix this prompt shares with the model's current context (the
+   * previous prompt and its answer) and prefill only the rest (default false; chat turns on).
+   */
+  cachePrompt?: boolean;
   signal?: AbortSignal;
 }
 
@@ -105,6 +133,8 @@ export interface Timings {
   decodeMs: number;
   decodeTokens: number;
   decodeTokensPerSecond: number;
+  /** Prompt tokens whose KV cache was kept from the previous generation (see cachePrompt). */
+  reusedTokens: number;
 }
 
 export interface GenerationResult {
@@ -115,6 +145,20 @@ export interface GenerationResult {
   seed: number;
   timings: Timings;
 }
+
+/** The latest generation on a model, also when it ended early (abort, stop text). */
+export interface LastGeneration {
+  promptIds: number[];
+  seed: number;
+  timings: Timings;
+}
+
+/** Options of Pipit#chat. */
+export type ChatOptions = GenerateOptions &
+  StopOptions & {
+    /** A named template or Jinja text; default: the model's own, else 'chatml'. */
+    chatTemplate?: ChatTemplateName | string;
+  };
 
 export interface TokenizeOptions {
   addBos?: boolean;
@@ -210,6 +254,7 @@ export class Pipit {
   readonly #module: RawModule;
   #session: RawSession | null = null;
   #busy = false;
+  #last: LastGeneration | null = null;
   readonly #info: ModelInfo;
   /** Milliseconds Pipit.load took. */
   readonly loadMs: number;
@@ -362,6 +407,7 @@ export class Pipit {
     const seed = optInt(where, 'seed', options.seed,
       Math.floor(Math.random() * 0x100000000), 0, Number.MAX_SAFE_INTEGER);
     const ignoreEos = optBool(where, 'ignoreEos', options.ignoreEos, false);
+    const reusePrefix = optBool(where, 'cachePrompt', options.cachePrompt, false);
     const topLogits = optInt(where, 'topLogits', options.topLogits, 0, 0, this.#info.nVocab);
     const signal = checkSignal(where, options.signal);
 
@@ -390,9 +436,10 @@ export class Pipit {
       const session = this.#sessionOrThrow(where);
       native(() =>
         session.begin(promptIds, {
-          maxTokens, temperature, topK, topP, seed, ignoreEos, topLogits,
+          maxTokens, temperature, topK, topP, seed, ignoreEos, topLogits, reusePrefix,
         }),
       );
+      this.#last = { promptIds, seed, timings: this.#timings(where) };
       for (;;) {
         const step: RawStep = native(() => this.#sessionOrThrow(where).next());
         const isEnd = step.finish === 'stop';
@@ -404,29 +451,75 @@ export class Pipit {
           yield out;
         }
         if (step.finish !== '') {
-          const t = native(() => this.#sessionOrThrow(where).timings());
-          return {
-            finishReason: step.finish,
-            promptIds,
-            ids,
-            text,
-            seed,
-            timings: {
-              loadMs: this.loadMs,
-              prefillMs: t.prefillMs,
-              prefillTokens: t.prefillTokens,
-              prefillTokensPerSecond: perSecond(t.prefillTokens, t.prefillMs),
-              decodeMs: t.decodeMs,
-              decodeTokens: t.decodeTokens,
-              decodeTokensPerSecond: perSecond(t.decodeTokens, t.decodeMs),
-            },
-          };
+          const timings = this.#timings(where);
+          this.#last = { promptIds, seed, timings };
+          return { finishReason: step.finish, promptIds, ids, text, seed, timings };
         }
         await yieldToEventLoop();
         if (signal?.aborted) throw abortError(signal);
       }
     } finally {
       this.#busy = false;
+    }
+  }
+
+  #timings(where: string): Timings {
+    const t = native(() => this.#sessionOrThrow(where).timings());
+    return {
+      loadMs: this.loadMs,
+      prefillMs: t.prefillMs,
+      prefillTokens: t.prefillTokens,
+      prefillTokensPerSecond: perSecond(t.prefillTokens, t.prefillMs),
+      decodeMs: t.decodeMs,
+      decodeTokens: t.decodeTokens,
+      decodeTokensPerSecond: perSecond(t.decodeTokens, t.decodeMs),
+      reusedTokens: t.reusedTokens,
+    };
+  }
+
+  /** The prompt ids, seed and timings of the latest generation, also one that ended early. */
+  get lastGeneration(): LastGeneration {
+    const where = 'lastGeneration';
+    this.#model(where);
+    if (this.#last === null) {
+      throw new InvalidArgumentError(`${where}: nothing was generated with this model yet`);
+    }
+    return { ...this.#last, timings: this.#timings(where) };
+  }
+
+  /**
+   * Streams the assistant's answer to a conversation: the messages are rendered with the
+   * model's chat template (or options.chatTemplate), special-token text in it becomes those
+   * tokens, and the KV cache of the unchanged start of the conversation is reused.
+   */
+  async *chat(
+    messages: ChatMessage[],
+    options: ChatOptions = {},
+  ): AsyncGenerator<string, GenerationResult, undefined> {
+    if (options === null || typeof options !== 'object') {
+      throw new InvalidArgumentError('chat: options must be an object');
+    }
+    const { chatTemplate, stop, ...rest } = options;
+    const info = this.info;
+    const rendered = await renderChat(messages, {
+      ...(chatTemplate === undefined ? {} : { chatTemplate }),
+      modelTemplate: info.chatTemplate,
+      bosToken: info.bosToken,
+      eosToken: info.eosToken,
+    });
+    const steps = generateWithStops(this, rendered.prompt, {
+      parseSpecial: true,
+      cachePrompt: true,
+      // A template that writes BOS itself must not get a second one.
+      ...(rendered.startsWithBos ? { addBos: false } : {}),
+      ...rest,
+      topLogits: 0,
+      stop: [...rendered.stop, ...stopList('chat', stop)],
+    });
+    for (;;) {
+      const r = await steps.next();
+      if (r.done) return r.value;
+      if (r.value.text.length > 0) yield r.value.text;
     }
   }
 
