@@ -10,6 +10,8 @@
 namespace pipit {
 namespace {
 
+constexpr int32_t kVocab = 16;
+
 SamplingOptions with(float temperature, int top_k, float top_p, uint64_t seed = 1) {
   SamplingOptions o;
   o.temperature = temperature;
@@ -20,18 +22,18 @@ SamplingOptions with(float temperature, int top_k, float top_p, uint64_t seed = 
 }
 
 TEST(Sampler, GreedyPicksTheHighestLogitAndTheLowestIdOnTies) {
-  Sampler s(with(0.0f, 0, 1.0f));
+  Sampler s(with(0.0f, 0, 1.0f), kVocab);
   EXPECT_EQ(s.sample(std::vector<float>{0.1f, 3.0f, -2.0f, 2.9f}), 1);
   EXPECT_EQ(s.sample(std::vector<float>{5.0f, 1.0f, 5.0f}), 0);
 }
 
 TEST(Sampler, TopKOneIsGreedyAtAnyTemperature) {
-  Sampler s(with(5.0f, 1, 1.0f));
+  Sampler s(with(5.0f, 1, 1.0f), kVocab);
   for (int i = 0; i < 50; ++i) EXPECT_EQ(s.sample(std::vector<float>{0.0f, 0.5f, 0.4f}), 1);
 }
 
 TEST(Sampler, TopKKeepsOnlyTheKHighest) {
-  Sampler s(with(100.0f, 2, 1.0f));  // nearly uniform over what is kept
+  Sampler s(with(100.0f, 2, 1.0f), kVocab);  // nearly uniform over what is kept
   std::map<TokenId, int> seen;
   for (int i = 0; i < 400; ++i) ++seen[s.sample(std::vector<float>{3.0f, 1.0f, 2.0f, 0.0f})];
   EXPECT_EQ(seen.size(), 2u);
@@ -41,7 +43,7 @@ TEST(Sampler, TopKKeepsOnlyTheKHighest) {
 
 TEST(Sampler, TopPCutsTheTail) {
   // Probabilities at temperature 1: ~0.665, 0.245, 0.090. top_p 0.8 keeps the first two.
-  Sampler s(with(1.0f, 0, 0.8f));
+  Sampler s(with(1.0f, 0, 0.8f), kVocab);
   std::map<TokenId, int> seen;
   for (int i = 0; i < 2000; ++i) ++seen[s.sample(std::vector<float>{2.0f, 1.0f, 0.0f})];
   EXPECT_EQ(seen.count(2), 0u);
@@ -50,7 +52,7 @@ TEST(Sampler, TopPCutsTheTail) {
 }
 
 TEST(Sampler, FrequenciesFollowTheSoftmax) {
-  Sampler s(with(1.0f, 0, 1.0f, 42));
+  Sampler s(with(1.0f, 0, 1.0f, 42), kVocab);
   const std::vector<float> logits = {std::log(0.5f), std::log(0.3f), std::log(0.2f)};
   std::map<TokenId, int> seen;
   const int n = 5000;
@@ -64,7 +66,7 @@ TEST(Sampler, FrequenciesFollowTheSoftmax) {
 TEST(Sampler, SameSeedSameDrawsOtherSeedOtherDraws) {
   const std::vector<float> logits = {0.0f, 0.1f, 0.2f, 0.3f, 0.4f, 0.5f, 0.6f, 0.7f};
   auto draw = [&](uint64_t seed) {
-    Sampler s(with(1.0f, 0, 1.0f, seed));
+    Sampler s(with(1.0f, 0, 1.0f, seed), kVocab);
     std::vector<TokenId> ids;
     for (int i = 0; i < 64; ++i) ids.push_back(s.sample(logits));
     return ids;
@@ -76,7 +78,7 @@ TEST(Sampler, SameSeedSameDrawsOtherSeedOtherDraws) {
 TEST(Sampler, RejectsInvalidOptions) {
   auto kind_of = [](const SamplingOptions& o) {
     try {
-      Sampler s(o);
+      Sampler s(o, kVocab);
     } catch (const Error& e) {
       return e.kind();
     }
