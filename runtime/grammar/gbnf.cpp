@@ -255,13 +255,15 @@ class Parser {
       Sequence item;
       if (c == '"') {
         ++pos_;
-        while (pos_ < text_.size() && text_[pos_] != '"') {
+        while (pos_ < text_.size() && text_[pos_] != '"' && text_[pos_] != '\n') {
           CharClass one;
           const uint32_t cp = parse_char("string literal");
           one.ranges.push_back({cp, cp});
           item.push_back({ElementType::kChar, add_class(std::move(one))});
         }
-        if (pos_ >= text_.size()) error(item_at, "unterminated string literal");
+        if (pos_ >= text_.size() || text_[pos_] != '"') {
+          error(item_at, "unterminated string literal");
+        }
         ++pos_;
       } else if (c == '[') {
         ++pos_;
@@ -271,16 +273,20 @@ class Parser {
           ++pos_;
         }
         while (pos_ < text_.size() && text_[pos_] != ']') {
+          if (text_[pos_] == '\n' || text_[pos_] == '\r') break;
           const uint32_t lo = parse_char("character class");
           uint32_t hi = lo;
-          if (pos_ + 1 < text_.size() && text_[pos_] == '-' && text_[pos_ + 1] != ']') {
+          if (pos_ + 1 < text_.size() && text_[pos_] == '-' && text_[pos_ + 1] != ']' &&
+              text_[pos_ + 1] != '\n') {
             ++pos_;
             hi = parse_char("character class");
             if (hi < lo) error(item_at, "character range with its end before its start");
           }
           cls.ranges.push_back({lo, hi});
         }
-        if (pos_ >= text_.size()) error(item_at, "unterminated character class");
+        if (pos_ >= text_.size() || text_[pos_] != ']') {
+          error(item_at, "unterminated character class");
+        }
         if (cls.ranges.empty()) error(item_at, "empty character class");
         ++pos_;
         item.push_back({ElementType::kChar, add_class(std::move(cls))});
