@@ -158,10 +158,13 @@ bool Matcher::step(const std::vector<uint32_t>& set, const Partial& partial, uin
     case Step::kInvalid:
       return false;
     case Step::kPending: {
-      // The code points the pending bytes can still become.
-      const unsigned shift = 6u * out_partial.remaining;
-      const uint32_t lo = out_partial.bits << shift;
-      const uint32_t hi = lo | ((1u << shift) - 1u);
+      // The code points the pending bytes can still become: the next byte's range, then
+      // any continuation bytes.
+      const unsigned rest = 6u * (out_partial.remaining - 1u);
+      const uint32_t base = out_partial.bits << (rest + 6u);
+      const uint32_t lo = base | (uint32_t{out_partial.next_lo & 0x3Fu} << rest);
+      const uint32_t hi =
+          base | (uint32_t{out_partial.next_hi & 0x3Fu} << rest) | ((1u << rest) - 1u);
       for (uint32_t leaf : set) {
         if (leaf == kAccept) continue;
         const Element e = grammar_->elements[nodes_[leaf].pos];
