@@ -91,6 +91,7 @@ class Session {
   Step next();
 
   const Timings& timings() const { return timings_; }
+  bool logprobs_enabled() const { return options_.logprobs; }
 
  private:
   // Picks the token from the current logits through the sampler and the grammar.
