@@ -11,6 +11,8 @@ namespace {
 // Past this many frames the arena is rebuilt around the live stacks, bounding the memory a
 // long generation with deep or varied nesting can hold.
 constexpr size_t kArenaLimit = size_t{1} << 20;
+// Walk states cached with their 1 KB transition tables: at most 16 MB.
+constexpr size_t kStateLimit = size_t{1} << 14;
 
 void sort_unique(std::vector<uint32_t>& v) {
   std::sort(v.begin(), v.end());
@@ -56,7 +58,6 @@ TokenTrie::TokenTrie(const std::vector<std::string>& token_bytes)
     nodes_[i].n_tokens = static_cast<uint32_t>(b[i].tokens.size());
     tokens_.insert(tokens_.end(), b[i].tokens.begin(), b[i].tokens.end());
   }
-  for (const std::string& t : token_bytes) max_length_ = std::max(max_length_, t.size());
 }
 
 Matcher::Matcher(std::shared_ptr<const Grammar> grammar) : grammar_(std::move(grammar)) {
@@ -224,34 +225,62 @@ bool Matcher::advance(std::string_view bytes) {
 void Matcher::mask(const TokenTrie& trie, std::vector<uint8_t>& allowed) {
   compact();
   allowed.assign(static_cast<size_t>(trie.n_tokens()), 0);
-  if (level_sets_.size() < trie.max_length_ + 1) {
-    level_sets_.resize(trie.max_length_ + 1);
-    level_partials_.resize(trie.max_length_ + 1);
-  }
-  level_sets_[0] = set_;
-  level_partials_[0] = partial_;
-  walk(trie, 0, 0, allowed);
+  walk(trie, 0, state_of(set_, partial_), allowed);
 }
 
-void Matcher::walk(const TokenTrie& trie, uint32_t node, size_t depth,
+int32_t Matcher::state_of(const std::vector<uint32_t>& set, const Partial& partial) {
+  std::string key(reinterpret_cast<const char*>(set.data()), set.size() * sizeof(uint32_t));
+  key += std::string(reinterpret_cast<const char*>(&partial.bits), sizeof partial.bits);
+  key += static_cast<char>(partial.remaining);
+  key += static_cast<char>(partial.next_lo);
+  key += static_cast<char>(partial.next_hi);
+  const auto [it, inserted] = state_ids_.try_emplace(key, static_cast<int32_t>(states_.size()));
+  if (inserted) {
+    states_.push_back({set, partial});
+    transitions_.resize(transitions_.size() + 256, kUnknown);
+  }
+  return it->second;
+}
+
+int32_t Matcher::transition(int32_t state, uint8_t byte) {
+  int32_t& cached = transitions_[static_cast<size_t>(state) * 256 + byte];
+  if (cached != kUnknown) return cached;
+  Partial next_partial;
+  const bool alive =
+      step(states_[static_cast<size_t>(state)].set, states_[static_cast<size_t>(state)].partial,
+           byte, scratch_, next_partial);
+  // state_of may grow transitions_: store through a fresh index, not the reference.
+  const int32_t next = alive ? state_of(scratch_, next_partial) : -1;
+  transitions_[static_cast<size_t>(state) * 256 + byte] = next;
+  return next;
+}
+
+void Matcher::walk(const TokenTrie& trie, uint32_t node, int32_t state,
                    std::vector<uint8_t>& allowed) {
   const TokenTrie::Node& n = trie.nodes_[node];
   for (uint32_t i = n.first_child; i < n.first_child + n.n_children; ++i) {
     const TokenTrie::Edge edge = trie.edges_[i];
-    if (!step(level_sets_[depth], level_partials_[depth], edge.byte, level_sets_[depth + 1],
-              level_partials_[depth + 1])) {
-      continue;  // no token below this prefix can follow
-    }
+    const int32_t next = transition(state, edge.byte);
+    if (next < 0) continue;  // no token below this prefix can follow
     const TokenTrie::Node& child = trie.nodes_[edge.node];
     for (uint32_t t = child.first_token; t < child.first_token + child.n_tokens; ++t) {
       allowed[static_cast<size_t>(trie.tokens_[t])] = 1;
     }
-    if (child.n_children > 0) walk(trie, edge.node, depth + 1, allowed);
+    if (child.n_children > 0) walk(trie, edge.node, next, allowed);
   }
 }
 
 void Matcher::compact() {
+  // The state cache only speeds things up: past its bound it starts afresh.
+  if (states_.size() >= kStateLimit) {
+    states_.clear();
+    state_ids_.clear();
+    transitions_.clear();
+  }
   if (nodes_.size() < kArenaLimit) return;
+  states_.clear();  // their sets name frames about to be renumbered
+  state_ids_.clear();
+  transitions_.clear();
   // Each live leaf as its positions from the bottom of the stack up, then re-interned.
   std::vector<std::vector<uint32_t>> stacks;
   bool accept = false;

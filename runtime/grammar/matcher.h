@@ -11,7 +11,10 @@
 //
 // Masking walks a trie of the vocabulary's token bytes depth-first together with the stack
 // set, so tokens sharing a prefix share its work and a rejected prefix prunes its whole
-// subtree: a step never re-parses token by token.
+// subtree: a step never re-parses token by token. The (stack set, pending bytes) pairs met on
+// the way are interned as states with a lazily filled 256-entry transition table, so a walk
+// that comes back to a known state (inside a JSON string, nearly every node does) costs one
+// table lookup per trie edge, and the tables carry over from step to step.
 #pragma once
 
 #include <cstdint>
@@ -46,7 +49,6 @@ class TokenTrie {
   std::vector<Edge> edges_;
   std::vector<int32_t> tokens_;
   int32_t n_tokens_ = 0;
-  size_t max_length_ = 0;  // bytes of the longest token: the deepest level of a walk
 };
 
 class Matcher {
@@ -97,7 +99,9 @@ class Matcher {
   // The set after one byte; false when nothing survives.
   bool step(const std::vector<uint32_t>& set, const Partial& partial, uint8_t byte,
             std::vector<uint32_t>& out, Partial& out_partial);
-  void walk(const TokenTrie& trie, uint32_t node, size_t depth, std::vector<uint8_t>& allowed);
+  void walk(const TokenTrie& trie, uint32_t node, int32_t state, std::vector<uint8_t>& allowed);
+  int32_t state_of(const std::vector<uint32_t>& set, const Partial& partial);
+  int32_t transition(int32_t state, uint8_t byte);  // -1: no stack survives
   void compact();  // rebuilds the arena around the current set when it has grown large
 
   std::shared_ptr<const Grammar> grammar_;
@@ -106,9 +110,15 @@ class Matcher {
   std::vector<uint32_t> pool_;  // cached leaf lists
   std::vector<uint32_t> set_;   // sorted, unique: the current stacks' leaves
   Partial partial_;
-  // Per trie depth during mask(): the stack set and the pending UTF-8 bytes.
-  std::vector<std::vector<uint32_t>> level_sets_;
-  std::vector<Partial> level_partials_;
+  // Interned walk states and their transitions (kUnknown until first needed).
+  struct State {
+    std::vector<uint32_t> set;
+    Partial partial;
+  };
+  static constexpr int32_t kUnknown = -2;
+  std::vector<State> states_;
+  std::unordered_map<std::string, int32_t> state_ids_;
+  std::vector<int32_t> transitions_;  // states_.size() * 256
   std::vector<uint32_t> scratch_;
 };
 
