@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/utf8.h"
 #include "model/model.h"
 #include "session/session.h"
 #include "tokenizer/tokenizer.h"
@@ -80,18 +81,45 @@ class SessionHandle {
   int contextLength() const { return session_.context_length(); }
   int position() const { return session_.position(); }
 
-  // options: { maxTokens, temperature, topK, topP, seed, ignoreEos, topLogits, reusePrefix },
-  // all present (the TypeScript layer fills in defaults and validates ranges).
+  // options: { maxTokens, temperature, topK, topP, minP, typicalP, repeatPenalty,
+  // frequencyPenalty, presencePenalty, penaltyLastN, logitBias: [[id, bias], ...], seed,
+  // ignoreEos, topLogits, stop: [string], logprobs, topLogprobs, grammar,
+  // responseFormat: 'text' | 'json_object' | 'json_schema', jsonSchema: string, reusePrefix },
+  // all present (the TypeScript layer fills in defaults and validates ranges; the runtime
+  // checks again).
   void begin(const val& prompt_ids, const val& options) {
     guarded([&] {
       pipit::GenerateOptions o;
       o.max_tokens = options["maxTokens"].as<int>();
-      o.sampling.temperature = options["temperature"].as<float>();
-      o.sampling.top_k = options["topK"].as<int>();
-      o.sampling.top_p = options["topP"].as<float>();
-      o.sampling.seed = static_cast<uint64_t>(options["seed"].as<double>());
+      pipit::SamplingOptions& s = o.sampling;
+      s.temperature = options["temperature"].as<float>();
+      s.top_k = options["topK"].as<int>();
+      s.top_p = options["topP"].as<float>();
+      s.min_p = options["minP"].as<float>();
+      s.typical_p = options["typicalP"].as<float>();
+      s.repeat_penalty = options["repeatPenalty"].as<float>();
+      s.frequency_penalty = options["frequencyPenalty"].as<float>();
+      s.presence_penalty = options["presencePenalty"].as<float>();
+      s.penalty_last_n = options["penaltyLastN"].as<int>();
+      const val bias = options["logitBias"];
+      const unsigned n_bias = bias["length"].as<unsigned>();
+      for (unsigned i = 0; i < n_bias; ++i) {
+        s.logit_bias.emplace_back(bias[i][0].as<pipit::TokenId>(), bias[i][1].as<float>());
+      }
+      s.seed = static_cast<uint64_t>(options["seed"].as<double>());
       o.ignore_eos = options["ignoreEos"].as<bool>();
       o.top_logits = options["topLogits"].as<int>();
+      o.stop = emscripten::vecFromJSArray<std::string>(options["stop"]);
+      o.logprobs = options["logprobs"].as<bool>();
+      o.top_logprobs = options["topLogprobs"].as<int>();
+      o.grammar = options["grammar"].as<std::string>();
+      const std::string format = options["responseFormat"].as<std::string>();
+      if (format == "json_object") {
+        o.response_format = pipit::ResponseFormat::kJsonObject;
+      } else if (format == "json_schema") {
+        o.response_format = pipit::ResponseFormat::kJsonSchema;
+        o.json_schema = options["jsonSchema"].as<std::string>();
+      }
       const std::vector<pipit::TokenId> ids = array_to_ids(prompt_ids);
       if (options["reusePrefix"].as<bool>()) {
         session_.begin_reusing(ids, o);
@@ -101,6 +129,18 @@ class SessionHandle {
     });
   }
 
+  // OpenAI's shape for one token: { token, logprob, bytes }.
+  val token_logprob(pipit::TokenId id, float logprob) const {
+    const std::string bytes = model_->tokenizer().token_bytes(id);
+    val b = val::array();
+    for (size_t i = 0; i < bytes.size(); ++i) b.set(i, static_cast<uint8_t>(bytes[i]));
+    val out = val::object();
+    out.set("token", pipit::utf8::sanitize(bytes));
+    out.set("logprob", logprob);
+    out.set("bytes", b);
+    return out;
+  }
+
   val next() {
     return guarded([&] {
       const pipit::Step step = session_.next();
@@ -108,6 +148,7 @@ class SessionHandle {
       out.set("token", step.token);
       out.set("text", step.text);
       out.set("finish", std::string(pipit::finish_reason_name(step.finish)));
+      out.set("endToken", step.end_token);
       if (!step.top_logits.empty()) {
         val top = val::array();
         for (size_t i = 0; i < step.top_logits.size(); ++i) {
@@ -117,6 +158,15 @@ class SessionHandle {
           top.set(i, pair);
         }
         out.set("topLogits", top);
+      }
+      if (step.token >= 0 && session_.logprobs_enabled()) {
+        val lp = token_logprob(step.token, step.logprob);
+        val top = val::array();
+        for (size_t i = 0; i < step.top_logprobs.size(); ++i) {
+          top.set(i, token_logprob(step.top_logprobs[i].first, step.top_logprobs[i].second));
+        }
+        lp.set("top_logprobs", top);
+        out.set("logprobs", lp);
       }
       return out;
     });
@@ -134,6 +184,7 @@ class SessionHandle {
     out.set("decodeMs", t.decode_ms);
     out.set("decodeTokens", t.decode_tokens);
     out.set("reusedTokens", t.reused_tokens);
+    out.set("grammarMs", t.grammar_ms);
     return out;
   }
 

@@ -2,9 +2,12 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <limits>
 #include <string>
 
 #include "core/error.h"
+#include "grammar/json_schema.h"
 #include "model/kv_cache.h"
 
 namespace pipit {
@@ -27,6 +30,8 @@ const char* finish_reason_name(FinishReason reason) {
     case FinishReason::kNone:
       return "";
     case FinishReason::kEndOfGeneration:
+    case FinishReason::kStopString:
+    case FinishReason::kGrammarComplete:
       return "stop";
     case FinishReason::kLength:
       return "length";
@@ -102,7 +107,43 @@ void Session::start(std::span<const TokenId> prompt, const GenerateOptions& opti
     fail(ErrorKind::kInvalidArgument,
          "top_logits must be >= 0, not " + std::to_string(options.top_logits));
   }
-  auto sampler = std::make_unique<Sampler>(options.sampling);
+  const int n_vocab = model_.config().n_vocab;
+  if (options.top_logprobs < 0 || options.top_logprobs > n_vocab) {
+    fail(ErrorKind::kInvalidArgument, "top_logprobs must be from 0 to " + std::to_string(n_vocab) +
+                                          ", not " + std::to_string(options.top_logprobs));
+  }
+  auto sampler = std::make_unique<Sampler>(options.sampling, n_vocab);
+  auto stops = options.stop.empty() ? nullptr : std::make_unique<StopStrings>(options.stop);
+  // Every option is checked (grammars compiled) before the session's state changes.
+  std::string gbnf;
+  switch (options.response_format) {
+    case ResponseFormat::kText:
+      gbnf = options.grammar;
+      break;
+    case ResponseFormat::kJsonObject:
+      gbnf = grammar::json_object_gbnf();
+      break;
+    case ResponseFormat::kJsonSchema:
+      gbnf = grammar::json_schema_to_gbnf(options.json_schema);
+      break;
+  }
+  if (options.response_format != ResponseFormat::kText && !options.grammar.empty()) {
+    fail(ErrorKind::kInvalidArgument, "a grammar and a JSON response format cannot be combined");
+  }
+  std::unique_ptr<grammar::Matcher> matcher;
+  if (!gbnf.empty()) {
+    matcher = std::make_unique<grammar::Matcher>(
+        std::make_shared<const grammar::Grammar>(grammar::parse_gbnf(gbnf)));
+    if (!trie_) {
+      std::vector<std::string> bytes(static_cast<size_t>(n_vocab));
+      for (TokenId id = 0; id < n_vocab; ++id) {
+        if (!model_.tokenizer().vocab().is_end_of_generation(id)) {
+          bytes[static_cast<size_t>(id)] = model_.tokenizer().token_bytes(id);
+        }
+      }
+      trie_ = std::make_unique<grammar::TokenTrie>(bytes);
+    }
+  }
   std::vector<TokenId> ids(prompt.begin(), prompt.end());
   if (ids.empty()) {
     const TokenId bos = model_.tokenizer().vocab().bos;
@@ -128,11 +169,55 @@ void Session::start(std::span<const TokenId> prompt, const GenerateOptions& opti
   timings_.prefill_tokens = static_cast<int>(ids.size() - keep);
   timings_.reused_tokens = static_cast<int>(keep);
   options_ = options;
+  for (TokenId id : ids) sampler->accept(id);  // the prompt counts towards repetition
   sampler_ = std::move(sampler);
+  stops_ = std::move(stops);
+  matcher_ = std::move(matcher);
   // Generated text continues the prompt, so its first piece keeps its leading space.
   detok_ = std::make_unique<StreamingDetokenizer>(model_.tokenizer(), TextPosition::kContinuation);
   generated_ = 0;
   finished_ = options.max_tokens == 0;
+}
+
+std::string Session::release(const std::string& piece) {
+  return stops_ ? stops_->push(piece) : piece;
+}
+
+TokenId Session::choose() {
+  work_.assign(logits_.begin(), logits_.end());
+  sampler_->adjust(work_);
+  if (!matcher_) return sampler_->draw(work_);
+
+  const auto start = std::chrono::steady_clock::now();
+  const Vocab& vocab = model_.tokenizer().vocab();
+  const bool can_end = matcher_->can_end();
+  // Greedy needs only to know whether the argmax is allowed; when it is, the full mask would
+  // change nothing. Sampling draws from the masked distribution, so it always masks.
+  bool masked = true;
+  if (sampler_->greedy()) {
+    const TokenId best = argmax(work_);
+    if (best >= 0 && vocab.is_end_of_generation(best)) {
+      masked = !can_end;
+    } else if (best >= 0) {
+      const std::string bytes = model_.tokenizer().token_bytes(best);
+      masked = bytes.empty() || !matcher_->accepts(bytes);
+    }
+  }
+  if (masked) {
+    matcher_->mask(*trie_, allowed_);
+    const float banned = -std::numeric_limits<float>::infinity();
+    for (size_t i = 0; i < work_.size(); ++i) {
+      if (allowed_[i] == 0 && !(can_end && vocab.is_end_of_generation(static_cast<TokenId>(i)))) {
+        work_[i] = banned;
+      }
+    }
+  }
+  timings_.grammar_ms += elapsed_ms(start);
+  if (argmax(work_) < 0) {
+    fail(ErrorKind::kInvalidArgument,
+         "no token of this vocabulary can continue the grammar here (or logit bias banned them)");
+  }
+  return sampler_->draw(work_);
 }
 
 Step Session::next() {
@@ -151,22 +236,65 @@ Step Session::next() {
                       });
     step.top_logits.assign(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(k));
   }
-  step.token = sampler_->sample(logits_);
-  if (!options_.ignore_eos && model_.tokenizer().vocab().is_end_of_generation(step.token)) {
-    step.finish = FinishReason::kEndOfGeneration;
-    step.text = detok_->flush();
-    finished_ = true;
-    return step;
+  step.token = choose();
+  if (options_.logprobs) {
+    // log p = logit - max - log(sum exp(logit - max)), in double for the sum.
+    float max = -std::numeric_limits<float>::infinity();
+    for (float l : logits_) max = std::max(max, l);
+    double sum = 0.0;
+    for (float l : logits_) sum += std::exp(static_cast<double>(l) - max);
+    const float shift = max + static_cast<float>(std::log(sum));
+    step.logprob = logits_[static_cast<size_t>(step.token)] - shift;
+    if (options_.top_logprobs > 0) {
+      std::vector<TokenId> order(logits_.size());
+      for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<TokenId>(i);
+      const auto k = static_cast<std::ptrdiff_t>(options_.top_logprobs);
+      std::partial_sort(order.begin(), order.begin() + k, order.end(), [&](TokenId a, TokenId b) {
+        const float la = logits_[static_cast<size_t>(a)], lb = logits_[static_cast<size_t>(b)];
+        return la > lb || (la == lb && a < b);
+      });
+      for (std::ptrdiff_t i = 0; i < k; ++i) {
+        step.top_logprobs.push_back({order[i], logits_[static_cast<size_t>(order[i])] - shift});
+      }
+    }
   }
-  step.text = detok_->push(step.token);
-  ++generated_;
-  if (generated_ >= options_.max_tokens) {
-    step.finish = FinishReason::kLength;
-  } else if (position() >= context_length_) {
-    step.finish = FinishReason::kContextFull;
+  sampler_->accept(step.token);
+  const bool end = model_.tokenizer().vocab().is_end_of_generation(step.token);
+  if (end && (!options_.ignore_eos || matcher_)) {
+    step.finish = FinishReason::kEndOfGeneration;
+    step.end_token = true;
+  } else {
+    if (matcher_) {
+      const auto start = std::chrono::steady_clock::now();
+      if (!matcher_->advance(model_.tokenizer().token_bytes(step.token))) {
+        fail(ErrorKind::kInternal,
+             "the grammar refused token " + std::to_string(step.token) + " after allowing it");
+      }
+      timings_.grammar_ms += elapsed_ms(start);
+    }
+    step.text = release(detok_->push(step.token));
+    ++generated_;
+    if (stops_ && stops_->stopped()) {
+      step.finish = FinishReason::kStopString;
+    } else if (matcher_ && matcher_->done()) {
+      step.finish = FinishReason::kGrammarComplete;
+    } else if (generated_ >= options_.max_tokens) {
+      step.finish = FinishReason::kLength;
+    } else if (position() >= context_length_) {
+      step.finish = FinishReason::kContextFull;
+    }
   }
   if (step.finish != FinishReason::kNone) {
-    step.text += detok_->flush();
+    if (step.finish != FinishReason::kStopString) {
+      // Text still pending (an unfinished character, a possible stop string's start) comes
+      // out now, unless it completes a stop string after all.
+      step.text += release(detok_->flush());
+      if (stops_ && stops_->stopped()) {
+        step.finish = FinishReason::kStopString;
+      } else if (stops_) {
+        step.text += stops_->flush();
+      }
+    }
     finished_ = true;
     return step;
   }

@@ -9,27 +9,57 @@
 #include <vector>
 
 #include "core/thread_pool.h"
+#include "grammar/gbnf.h"
+#include "grammar/matcher.h"
 #include "model/model.h"
 #include "sampling/sampler.h"
+#include "session/stop_strings.h"
 #include "tokenizer/tokenizer.h"
 
 namespace pipit {
 
+// What the output must look like: free text, any JSON object, or JSON matching a schema.
+enum class ResponseFormat { kText, kJsonObject, kJsonSchema };
+
 struct GenerateOptions {
   int max_tokens = 256;
   SamplingOptions sampling;
+  // Past an end-of-generation token, keep going (the token is fed back like any other).
+  // Under a grammar, an end token is allowed only where the grammar may end, and ends.
   bool ignore_eos = false;
   int top_logits = 0;  // report this many highest logits with every step
+  // Generation stops before the first of these appears in the text; none of it is shown.
+  std::vector<std::string> stop;
+  // Report the chosen token's log-probability and the top_logprobs most likely tokens'
+  // (log-softmax of the model's raw logits, before any sampling stage, as OpenAI reports).
+  bool logprobs = false;
+  int top_logprobs = 0;
+  // GBNF text constraining the output (empty: none); exclusive with a JSON response format.
+  std::string grammar;
+  ResponseFormat response_format = ResponseFormat::kText;
+  std::string json_schema;  // the schema as JSON text, for kJsonSchema
 };
 
-enum class FinishReason { kNone, kEndOfGeneration, kLength, kContextFull };
-const char* finish_reason_name(FinishReason reason);  // "", "stop", "length", "context"
+enum class FinishReason {
+  kNone,
+  kEndOfGeneration,  // the model chose an end-of-generation token
+  kStopString,       // a stop string appeared
+  kGrammarComplete,  // the grammar's sentence is complete and nothing may follow
+  kLength,
+  kContextFull,
+};
+// "", "stop" (end of generation, stop string, grammar complete), "length", "context"
+const char* finish_reason_name(FinishReason reason);
 
 struct Step {
   TokenId token = -1;
   std::string text;  // whole UTF-8 characters only; may be empty
   FinishReason finish = FinishReason::kNone;
-  std::vector<std::pair<TokenId, float>> top_logits;  // highest first
+  // The token is an end-of-generation marker that ended generation: not part of the output.
+  bool end_token = false;
+  std::vector<std::pair<TokenId, float>> top_logits;    // highest first
+  float logprob = 0.0f;                                 // with GenerateOptions::logprobs
+  std::vector<std::pair<TokenId, float>> top_logprobs;  // highest first
 };
 
 struct Timings {
@@ -38,6 +68,7 @@ struct Timings {
   double decode_ms = 0;
   int decode_tokens = 0;
   int reused_tokens = 0;  // prompt tokens whose keys and values were kept from the last context
+  double grammar_ms = 0;  // masking and advancing the grammar (part of no other timing)
 };
 
 class Session {
@@ -68,10 +99,14 @@ class Session {
   Step next();
 
   const Timings& timings() const { return timings_; }
+  bool logprobs_enabled() const { return options_.logprobs; }
 
  private:
   void start(std::span<const TokenId> prompt, const GenerateOptions& options, bool reuse);
 
+  // Picks the token from the current logits through the sampler and the grammar.
+  TokenId choose();
+  std::string release(const std::string& piece);  // through the stop strings, if any
   const Model& model_;
   int context_length_;
   std::unique_ptr<KvCache> kv_;
@@ -81,6 +116,11 @@ class Session {
   GenerateOptions options_;
   std::unique_ptr<Sampler> sampler_;
   std::unique_ptr<StreamingDetokenizer> detok_;
+  std::unique_ptr<StopStrings> stops_;
+  std::unique_ptr<grammar::Matcher> matcher_;
+  std::unique_ptr<grammar::TokenTrie> trie_;  // the vocabulary's bytes, built on first use
+  std::vector<float> work_;                   // logits as the sampler and grammar shape them
+  std::vector<uint8_t> allowed_;
   int generated_ = 0;
   bool finished_ = true;
   Timings timings_;

@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "model/model.h"
 #include "session/session.h"
+#include "session/stop_strings.h"
 #include "test_support.h"
 
 namespace pipit {
@@ -211,6 +212,114 @@ TEST_F(SessionTest, ReusingAPrefixStillRefusesAnOverflow) {
   session.begin_reusing(longer, options);
   EXPECT_EQ(session.timings().reused_tokens, 3);
   EXPECT_EQ(session.position(), 8);
+}
+
+TEST(StopStrings, HoldsBackPossibleStartsAndFindsStopsSplitAcrossPieces) {
+  StopStrings s({"END", "xy"});
+  EXPECT_EQ(s.push("abc E"), "abc ");  // "E" might start END
+  EXPECT_EQ(s.push("N"), "");          // "EN" still might
+  EXPECT_EQ(s.push("d"), "ENd");       // it was not
+  EXPECT_EQ(s.push("x"), "");
+  EXPECT_EQ(s.push("x"), "x");  // the first x cannot start a match any more; the second can
+  EXPECT_FALSE(s.stopped());
+  EXPECT_EQ(s.push("yz tail"), "");  // "xy" found: nothing from it on is shown
+  EXPECT_TRUE(s.stopped());
+  EXPECT_EQ(s.push("more"), "");
+  StopStrings t({"END"});
+  EXPECT_EQ(t.push("a EN"), "a ");
+  EXPECT_EQ(t.flush(), "EN");  // generation ended for another reason: the held text comes out
+  EXPECT_THROW(StopStrings({""}), Error);
+}
+
+TEST(StopStrings, TheEarliestStopWins) {
+  StopStrings s({"cd", "abcdef"});
+  EXPECT_EQ(s.push("xxabcdefg"), "xx");  // abcdef starts first, though cd ends first
+  EXPECT_TRUE(s.stopped());
+}
+
+std::vector<Step> generate_all(Session& session, std::span<const TokenId> prompt,
+                               const GenerateOptions& options) {
+  session.begin(prompt, options);
+  std::vector<Step> steps;
+  do {
+    steps.push_back(session.next());
+  } while (steps.back().finish == FinishReason::kNone);
+  return steps;
+}
+
+TEST_F(SessionTest, StopStringsAcrossTokensEndGenerationAndAreNotShown) {
+  Session session(*model_, 128);
+  GenerateOptions options;
+  options.max_tokens = 40;
+  options.sampling.temperature = 0.0f;
+  std::string full;
+  std::vector<std::string> pieces;
+  for (const Step& s : generate_all(session, {}, options)) {
+    full += s.text;
+    pieces.push_back(s.text);
+  }
+  // A stop string that starts inside one token's text and ends inside a later one.
+  size_t boundary = 0;
+  size_t k = 0;
+  while (k + 2 < pieces.size() && (pieces[k].size() < 2 || pieces[k + 1].size() < 2)) {
+    boundary += pieces[k++].size();
+  }
+  ASSERT_LT(k + 2, pieces.size());
+  boundary += pieces[k].size();
+  const std::string stop = full.substr(boundary - 1, 3);  // last char of k, two of k + 1
+  ASSERT_EQ(full.find(stop), boundary - 1) << "pick a stop string that occurs once: " << stop;
+  options.stop = {"never appears", stop};
+  std::string shown;
+  const std::vector<Step> steps = generate_all(session, {}, options);
+  for (const Step& s : steps) shown += s.text;
+  EXPECT_EQ(shown, full.substr(0, boundary - 1));
+  EXPECT_EQ(steps.back().finish, FinishReason::kStopString);
+  EXPECT_STREQ(finish_reason_name(steps.back().finish), "stop");
+  EXPECT_FALSE(steps.back().end_token);
+  EXPECT_EQ(steps.size(), k + 2);  // the token that completed it is the last step
+}
+
+TEST_F(SessionTest, LogprobsAreTheLogSoftmaxOfTheRawLogits) {
+  Session session(*model_, 64);
+  GenerateOptions options;
+  options.max_tokens = 4;
+  options.sampling.temperature = 1.5f;
+  options.sampling.top_k = 3;  // sampling transforms must not change the reported values
+  options.sampling.seed = 5;
+  options.logprobs = true;
+  options.top_logprobs = 512;
+  options.top_logits = 512;
+  for (const Step& step : generate_all(session, std::vector<TokenId>{1, 403}, options)) {
+    ASSERT_EQ(step.top_logprobs.size(), 512u);
+    double total = 0.0;
+    for (const auto& [id, lp] : step.top_logprobs) total += std::exp(static_cast<double>(lp));
+    EXPECT_NEAR(total, 1.0, 1e-4);
+    // Same order as the logits, and differences between logprobs are differences of logits.
+    for (size_t i = 0; i < 512; ++i) {
+      ASSERT_EQ(step.top_logprobs[i].first, step.top_logits[i].first);
+      EXPECT_NEAR(step.top_logprobs[i].second - step.top_logprobs[0].second,
+                  step.top_logits[i].second - step.top_logits[0].second, 1e-4f);
+      if (step.top_logprobs[i].first == step.token) {
+        EXPECT_EQ(step.logprob, step.top_logprobs[i].second);
+      }
+    }
+  }
+}
+
+TEST_F(SessionTest, GrammarEndsGenerationWhenComplete) {
+  Session session(*model_, 64);
+  GenerateOptions options;
+  options.max_tokens = 50;
+  options.sampling.temperature = 0.0f;
+  options.grammar = "root ::= \"Once\" [a-z ]{1,6} \".\"\n";
+  std::string text;
+  const std::vector<Step> steps = generate_all(session, {}, options);
+  for (const Step& s : steps) text += s.text;
+  EXPECT_EQ(steps.back().finish, FinishReason::kGrammarComplete);
+  ASSERT_GE(text.size(), 6u);
+  EXPECT_EQ(text.substr(0, 4), "Once");
+  EXPECT_EQ(text.back(), '.');
+  EXPECT_GT(session.timings().grammar_ms, 0.0);
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 // pipit's command line: generate, chat, tokenize, info. Bad arguments exit with 2, runtime errors
 // with 1.
 
+import { readFileSync } from 'node:fs';
 import readline from 'node:readline';
 
 import type { ChatMessage, GenerateTokensOptions } from './index.js';
@@ -17,6 +18,11 @@ usage:
       --top-p P            nucleus threshold in (0, 1] (default 0.95)
       --seed S             RNG seed (default: random)
       --ctx N              context length (default: the model's, at most 4096)
+      --min-p P            drop tokens below P times the best one's probability (default 0)
+      --repeat-penalty R   penalise the last 64 tokens' repeats, R > 0 (default 1 = off)
+      --stop TEXT          stop before TEXT appears (it is not printed)
+      --grammar FILE       constrain the output to a GBNF grammar (start rule: root)
+      --json-schema FILE   constrain the output to JSON matching the schema in FILE
       --ignore-eos         keep generating past the end-of-text token
       --top-logits K       with --json: the K highest logits of every step
       --json               print one JSON object instead of streaming text
@@ -48,7 +54,7 @@ const SPECS: Record<string, Spec> = {
   generate: {
     values: new Set([
       '--model', '--prompt', '--max-tokens', '--temp', '--top-k', '--top-p', '--seed', '--ctx',
-      '--top-logits',
+      '--top-logits', '--min-p', '--repeat-penalty', '--stop', '--grammar', '--json-schema',
     ]),
     flags: new Set(['--json', '--ignore-eos']),
     required: ['--model', '--prompt'],
@@ -127,6 +133,14 @@ function num(p: Parsed, name: string, ok: (n: number) => boolean, range: string)
   return n;
 }
 
+function readText(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new UsageError(`cannot read ${file}: ${(e as Error).message}`);
+  }
+}
+
 function write(text: string): Promise<void> {
   return new Promise((resolve, reject) => {
     process.stdout.write(text, (err) => (err ? reject(err) : resolve()));
@@ -148,6 +162,25 @@ async function generate(p: Parsed): Promise<void> {
   if (topP !== undefined) options.topP = topP;
   const seed = int(p, '--seed', 0);
   if (seed !== undefined) options.seed = seed;
+  const minP = num(p, '--min-p', (n) => n >= 0 && n <= 1, 'a number in [0, 1]');
+  if (minP !== undefined) options.minP = minP;
+  const repeatPenalty = num(p, '--repeat-penalty', (n) => n > 0, 'a number > 0');
+  if (repeatPenalty !== undefined) options.repeatPenalty = repeatPenalty;
+  if (p.has('--stop')) options.stop = str(p, '--stop');
+  if (p.has('--grammar') && p.has('--json-schema')) {
+    throw new UsageError('--grammar and --json-schema cannot be combined');
+  }
+  if (p.has('--grammar')) options.grammar = readText(str(p, '--grammar'));
+  if (p.has('--json-schema')) {
+    const file = str(p, '--json-schema');
+    let schema: object;
+    try {
+      schema = JSON.parse(readText(file)) as object;
+    } catch (e) {
+      throw new UsageError(`--json-schema ${file} is not JSON: ${(e as Error).message}`);
+    }
+    options.responseFormat = { type: 'json_schema', json_schema: { schema } };
+  }
   if (p.has('--ignore-eos')) options.ignoreEos = true;
   if (topLogits !== undefined) options.topLogits = topLogits;
   const ctx = int(p, '--ctx', 0);

@@ -28,18 +28,41 @@ export interface RawGenerateOptions {
   temperature: number;
   topK: number;
   topP: number;
+  minP: number;
+  typicalP: number;
+  repeatPenalty: number;
+  frequencyPenalty: number;
+  presencePenalty: number;
+  penaltyLastN: number;
+  logitBias: Array<[number, number]>;
   seed: number;
   ignoreEos: boolean;
   topLogits: number;
   /** Keep the KV cache of the prefix shared with the current context. */
   reusePrefix: boolean;
+  stop: string[];
+  logprobs: boolean;
+  topLogprobs: number;
+  grammar: string;
+  responseFormat: 'text' | 'json_object' | 'json_schema';
+  jsonSchema: string;
+}
+
+/** One token's log-probability in OpenAI's shape. */
+export interface RawTokenLogprob {
+  token: string;
+  logprob: number;
+  bytes: number[];
 }
 
 export interface RawStep {
   token: number;
   text: string;
   finish: '' | 'stop' | 'length' | 'context';
+  /** The token is an end-of-generation marker: not part of the output. */
+  endToken: boolean;
   topLogits?: Array<[number, number]>;
+  logprobs?: RawTokenLogprob & { top_logprobs: RawTokenLogprob[] };
 }
 
 export interface RawTimings {
@@ -48,6 +71,7 @@ export interface RawTimings {
   decodeMs: number;
   decodeTokens: number;
   reusedTokens: number;
+  grammarMs: number;
 }
 
 export interface RawSession {

@@ -4,7 +4,14 @@
 //   for await (const piece of model.generate('Once upon a time')) process.stdout.write(piece);
 //   model.dispose();
 
-import type { RawModel, RawModule, RawSession, RawStep } from './engine.js';
+import type {
+  RawGenerateOptions,
+  RawModel,
+  RawModule,
+  RawSession,
+  RawStep,
+  RawTokenLogprob,
+} from './engine.js';
 import { getModule } from './engine.js';
 import {
   AbortError,
@@ -92,6 +99,26 @@ export interface GenerateOptions {
   topK?: number;
   /** Nucleus sampling threshold in (0, 1]; 1 = off (default 0.95). */
   topP?: number;
+  /** Drop tokens less likely than minP times the most likely one; 0 = off (default). */
+  minP?: number;
+  /** Locally typical sampling mass in (0, 1]; 1 = off (default). */
+  typicalP?: number;
+  /** Repetition penalty over the last penaltyLastN tokens, > 0; 1 = off (default). */
+  repeatPenalty?: number;
+  /** Subtracted from a logit once per occurrence in the window (OpenAI's); 0 = off. */
+  frequencyPenalty?: number;
+  /** Subtracted from a logit once it occurs in the window (OpenAI's); 0 = off. */
+  presencePenalty?: number;
+  /** The penalties' window of recent tokens (prompt included); -1 = all, 0 = none; default 64. */
+  penaltyLastN?: number;
+  /** Token id -> added to its logit; -Infinity bans the token. */
+  logitBias?: Record<number, number> | Map<number, number>;
+  /** Generation stops before the first of these strings; none of it is returned. */
+  stop?: string | string[];
+  /** GBNF grammar the output must match (llama.cpp syntax; start rule `root`). */
+  grammar?: string;
+  /** JSON output: any object, or one matching a JSON schema (OpenAI's response_format). */
+  responseFormat?: ResponseFormat;
   /** RNG seed, an integer in [0, 2^53); random when absent. */
   seed?: number;
   /** Keep going past the end-of-generation token. */
@@ -108,10 +135,22 @@ export interface GenerateOptions {
   signal?: AbortSignal;
 }
 
+export type ResponseFormat =
+  | { type: 'text' }
+  | { type: 'json_object' }
+  | { type: 'json_schema'; json_schema: { schema: object | boolean; name?: string; strict?: boolean } };
+
 export interface GenerateTokensOptions extends GenerateOptions {
   /** Report this many highest logits at every step (default 0). */
   topLogits?: number;
+  /** Report each token's log-probability (OpenAI's `logprobs`). */
+  logprobs?: boolean;
+  /** With each token, this many most likely alternatives (implies logprobs). */
+  topLogprobs?: number;
 }
+
+/** A token's log-probability as OpenAI reports it (log-softmax of the raw logits). */
+export type TokenLogprob = RawTokenLogprob;
 
 export interface TokenStep {
   /** The generated token id; -1 for trailing text flushed when generation ends. */
@@ -120,6 +159,8 @@ export interface TokenStep {
   text: string;
   /** [token id, logit] pairs, highest first (only with topLogits). */
   topLogits?: Array<[number, number]>;
+  /** Only with logprobs / topLogprobs. */
+  logprobs?: TokenLogprob & { top_logprobs: TokenLogprob[] };
 }
 
 export type FinishReason = 'stop' | 'length' | 'context';
@@ -135,6 +176,8 @@ export interface Timings {
   decodeTokensPerSecond: number;
   /** Prompt tokens whose KV cache was kept from the previous generation (see cachePrompt). */
   reusedTokens: number;
+  /** Time spent masking tokens with the grammar (within neither prefill nor decode). */
+  grammarMs: number;
 }
 
 export interface GenerationResult {
@@ -203,6 +246,64 @@ function optBool(where: string, name: string, value: unknown, fallback: boolean)
     throw new InvalidArgumentError(`${where}: ${name} must be true or false, got ${String(value)}`);
   }
   return value;
+}
+
+function optLogitBias(where: string, value: unknown, nVocab: number): Array<[number, number]> {
+  if (value === undefined) return [];
+  let entries: Array<[unknown, unknown]>;
+  if (value instanceof Map) entries = Array.from(value.entries() as Iterable<[unknown, unknown]>);
+  else if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
+    entries = Object.entries(value);
+  } else {
+    throw new InvalidArgumentError(`${where}: logitBias must be an object or Map of token id -> bias`);
+  }
+  return entries.map(([key, bias]) => {
+    const id = typeof key === 'string' && /^\d+$/.test(key) ? Number(key) : key;
+    if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id >= nVocab) {
+      throw new InvalidArgumentError(
+        `${where}: logitBias token id ${String(key)} is out of range (the vocabulary has ${nVocab} tokens)`,
+      );
+    }
+    if (typeof bias !== 'number' || Number.isNaN(bias) || bias === Infinity) {
+      throw new InvalidArgumentError(
+        `${where}: logitBias for token ${id} must be a finite number or -Infinity, got ${String(bias)}`,
+      );
+    }
+    return [id, bias];
+  });
+}
+
+function optStop(where: string, value: unknown): string[] {
+  if (value === undefined) return [];
+  const list = typeof value === 'string' ? [value] : value;
+  if (!Array.isArray(list) || !list.every((s) => typeof s === 'string' && s.length > 0)) {
+    throw new InvalidArgumentError(`${where}: stop must be a non-empty string or an array of them`);
+  }
+  return list as string[];
+}
+
+function optResponseFormat(
+  where: string,
+  value: unknown,
+): Pick<RawGenerateOptions, 'responseFormat' | 'jsonSchema'> {
+  if (value === undefined) return { responseFormat: 'text', jsonSchema: '' };
+  const f = value as { type?: unknown; json_schema?: { schema?: unknown } };
+  if (value === null || typeof value !== 'object') {
+    throw new InvalidArgumentError(`${where}: responseFormat must be an object with a type`);
+  }
+  if (f.type === 'text' || f.type === 'json_object') return { responseFormat: f.type, jsonSchema: '' };
+  if (f.type === 'json_schema') {
+    const schema = f.json_schema?.schema;
+    if (schema === undefined || (typeof schema !== 'object' && typeof schema !== 'boolean')) {
+      throw new InvalidArgumentError(
+        `${where}: responseFormat json_schema needs json_schema.schema, a JSON schema object`,
+      );
+    }
+    return { responseFormat: 'json_schema', jsonSchema: JSON.stringify(schema) };
+  }
+  throw new InvalidArgumentError(
+    `${where}: responseFormat.type must be 'text', 'json_object' or 'json_schema', got ${String(f.type)}`,
+  );
 }
 
 function checkSignal(where: string, signal: unknown): AbortSignal | undefined {
@@ -409,6 +510,34 @@ export class Pipit {
     const ignoreEos = optBool(where, 'ignoreEos', options.ignoreEos, false);
     const reusePrefix = optBool(where, 'cachePrompt', options.cachePrompt, false);
     const topLogits = optInt(where, 'topLogits', options.topLogits, 0, 0, this.#info.nVocab);
+    const nVocab = this.#info.nVocab;
+    const topLogprobs = optInt(where, 'topLogprobs', options.topLogprobs, 0, 0, nVocab);
+    const grammar = options.grammar ?? '';
+    if (typeof grammar !== 'string') {
+      throw new InvalidArgumentError(`${where}: grammar must be a string of GBNF`);
+    }
+    const format = optResponseFormat(where, options.responseFormat);
+    if (grammar !== '' && format.responseFormat !== 'text') {
+      throw new InvalidArgumentError(`${where}: grammar and a JSON responseFormat cannot be combined`);
+    }
+    const raw: RawGenerateOptions = {
+      maxTokens, temperature, topK, topP, seed, ignoreEos, topLogits, topLogprobs, grammar,
+      reusePrefix,
+      ...format,
+      minP: optNumber(where, 'minP', options.minP, 0, (v) => v >= 0 && v <= 1, 'a number in [0, 1]'),
+      typicalP: optNumber(where, 'typicalP', options.typicalP, 1, (v) => v > 0 && v <= 1,
+        'a number in (0, 1]'),
+      repeatPenalty: optNumber(where, 'repeatPenalty', options.repeatPenalty, 1, (v) => v > 0,
+        'a number > 0 (1 = off)'),
+      frequencyPenalty: optNumber(where, 'frequencyPenalty', options.frequencyPenalty, 0,
+        () => true, 'a finite number'),
+      presencePenalty: optNumber(where, 'presencePenalty', options.presencePenalty, 0,
+        () => true, 'a finite number'),
+      penaltyLastN: optInt(where, 'penaltyLastN', options.penaltyLastN, 64, -1, 1 << 24),
+      logitBias: optLogitBias(where, options.logitBias, nVocab),
+      stop: optStop(where, options.stop),
+      logprobs: optBool(where, 'logprobs', options.logprobs, false) || topLogprobs > 0,
+    };
     const signal = checkSignal(where, options.signal);
 
     let promptIds: number[];
@@ -434,20 +563,17 @@ export class Pipit {
     let text = '';
     try {
       const session = this.#sessionOrThrow(where);
-      native(() =>
-        session.begin(promptIds, {
-          maxTokens, temperature, topK, topP, seed, ignoreEos, topLogits, reusePrefix,
-        }),
-      );
+      native(() => session.begin(promptIds, raw));
       this.#last = { promptIds, seed, timings: this.#timings(where) };
       for (;;) {
         const step: RawStep = native(() => this.#sessionOrThrow(where).next());
-        const isEnd = step.finish === 'stop';
+        const isEnd = step.endToken;
         if (step.token >= 0 && !isEnd) ids.push(step.token);
         text += step.text;
         if ((step.token >= 0 && !isEnd) || step.text.length > 0) {
           const out: TokenStep = { token: isEnd ? -1 : step.token, text: step.text };
           if (step.topLogits) out.topLogits = step.topLogits;
+          if (step.logprobs && !isEnd) out.logprobs = step.logprobs;
           yield out;
         }
         if (step.finish !== '') {
@@ -474,6 +600,7 @@ export class Pipit {
       decodeTokens: t.decodeTokens,
       decodeTokensPerSecond: perSecond(t.decodeTokens, t.decodeMs),
       reusedTokens: t.reusedTokens,
+      grammarMs: t.grammarMs,
     };
   }
 

@@ -1,0 +1,28 @@
+// A small JSON reader for what the runtime itself must read (JSON schemas): values keep their
+// members in document order, since a schema's property order is the order generated.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace pipit::grammar {
+
+struct Json {
+  enum class Type { kNull, kBool, kNumber, kString, kArray, kObject };
+  Type type = Type::kNull;
+  bool boolean = false;
+  double number = 0.0;
+  std::string text;  // a string's value, or a number as written
+  std::vector<Json> items;
+  std::vector<std::pair<std::string, Json>> members;
+
+  const Json* find(std::string_view key) const;  // nullptr when absent (or not an object)
+  std::string dump() const;                      // compact JSON text
+};
+
+// Error(kInvalidArgument) "invalid JSON at line L, column C: ..." for malformed text.
+Json parse_json(std::string_view text);
+
+}  // namespace pipit::grammar
