@@ -75,8 +75,8 @@ std::string token_text(const pipit::Vocab& vocab, pipit::TokenId id) {
 
 class SessionHandle {
  public:
-  SessionHandle(std::shared_ptr<const pipit::Model> model, int context_length)
-      : model_(std::move(model)), session_(*model_, context_length) {}
+  SessionHandle(std::shared_ptr<const pipit::Model> model, int context_length, int threads)
+      : model_(std::move(model)), session_(*model_, context_length, threads) {}
 
   int contextLength() const { return session_.context_length(); }
   int position() const { return session_.position(); }
@@ -241,8 +241,8 @@ class ModelHandle {
     });
   }
 
-  SessionHandle* createSession(int context_length) const {
-    return guarded([&] { return new SessionHandle(model_, context_length); });
+  SessionHandle* createSession(int context_length, int threads) const {
+    return guarded([&] { return new SessionHandle(model_, context_length, threads); });
   }
 
  private:

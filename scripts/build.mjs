@@ -13,6 +13,8 @@ import { ensureDeps } from './ensure-deps.mjs';
 
 export const NATIVE_DIR = path.join(ROOT, 'build', 'native');
 export const WASM_DIR = path.join(ROOT, 'build', 'wasm');
+// The threaded engine: the same sources with pthreads, without the test suite.
+export const WASM_MT_DIR = path.join(ROOT, 'build', 'wasm-mt');
 const WEB_WASM_DIR = path.join(ROOT, 'web', 'lib', 'wasm');
 
 function cacheValue(dir, key) {
@@ -65,36 +67,46 @@ export function buildWasm({ fresh = false } = {}) {
   requireTool('emcmake', 'emscripten');
   requireTool('ninja', 'ninja-build');
   const env = emscriptenEnv();
-  if (fresh) rmSync(WASM_DIR, { recursive: true, force: true });
-  dropForeignTree(WASM_DIR, { emscripten: true });
-  timed('wasm build', () => {
-    if (!existsSync(path.join(WASM_DIR, 'build.ninja'))) {
-      run('emcmake', ['cmake', '-S', ROOT, '-B', WASM_DIR, '-G', 'Ninja', '-DCMAKE_BUILD_TYPE=Release'], { env });
-    }
-    run('ninja', ['-C', WASM_DIR, `-j${JOBS}`], { env });
-  });
+  const trees = [
+    { dir: WASM_DIR, label: 'wasm build', flags: [] },
+    { dir: WASM_MT_DIR, label: 'threaded wasm build', flags: ['-DPIPIT_THREADS=ON', '-DPIPIT_BUILD_TESTS=OFF'] },
+  ];
+  for (const tree of trees) {
+    if (fresh) rmSync(tree.dir, { recursive: true, force: true });
+    dropForeignTree(tree.dir, { emscripten: true });
+    timed(tree.label, () => {
+      if (!existsSync(path.join(tree.dir, 'build.ninja'))) {
+        run('emcmake', ['cmake', '-S', ROOT, '-B', tree.dir, '-G', 'Ninja', '-DCMAKE_BUILD_TYPE=Release', ...tree.flags], { env });
+      }
+      run('ninja', ['-C', tree.dir, `-j${JOBS}`], { env });
+    });
+  }
 }
 
 // The package loads its engine from web/lib/wasm/.
 export function copyEngine() {
-  const files = ['pipit.js', 'pipit.wasm'];
-  const present = files.filter((f) => existsSync(path.join(WASM_DIR, f)));
+  copyEngineFiles(WASM_DIR, ['pipit.js', 'pipit.wasm']);
+  copyEngineFiles(WASM_MT_DIR, ['pipit-mt.js', 'pipit-mt.wasm', 'pipit-mt.worker.js']);
+}
+
+function copyEngineFiles(fromDir, files) {
+  const present = files.filter((f) => existsSync(path.join(fromDir, f)));
   if (present.length === 0) {
-    log('no WASM engine (build/wasm/pipit.js) yet: nothing to copy to web/lib/wasm/');
+    log(`no ${files[0]} in ${path.relative(ROOT, fromDir)} yet: nothing to copy to web/lib/wasm/`);
     return;
   }
-  if (present.length !== files.length) throw new ScriptError(`build/wasm has ${present.join(', ')} but not all of ${files.join(', ')}`);
+  if (present.length !== files.length) throw new ScriptError(`${path.relative(ROOT, fromDir)} has ${present.join(', ')} but not all of ${files.join(', ')}`);
   mkdirSync(WEB_WASM_DIR, { recursive: true });
   const stale = files.filter((f) => {
-    const from = statSync(path.join(WASM_DIR, f));
+    const from = statSync(path.join(fromDir, f));
     const to = path.join(WEB_WASM_DIR, f);
     if (!existsSync(to)) return true;
     const copy = statSync(to);
     return copy.size !== from.size || copy.mtimeMs < from.mtimeMs;
   });
   if (stale.length === 0) return;
-  for (const f of stale) copyFileSync(path.join(WASM_DIR, f), path.join(WEB_WASM_DIR, f));
-  log(`copied ${stale.map((f) => `build/wasm/${f}`).join(', ')} to web/lib/wasm/`);
+  for (const f of stale) copyFileSync(path.join(fromDir, f), path.join(WEB_WASM_DIR, f));
+  log(`copied ${stale.map((f) => `${path.relative(ROOT, fromDir)}/${f}`).join(', ')} to web/lib/wasm/`);
 }
 
 export function buildTs() {

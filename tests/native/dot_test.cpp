@@ -197,7 +197,8 @@ TEST(RowsOf4, MatmulAndRowLookupAgreeWithTheFileLayout) {
       file_bytes.insert(file_bytes.end(), row.begin(), row.end());
     }
     std::vector<uint8_t> interleaved = file_bytes;
-    Matrix plain{c.type, file_bytes.data(), cols, rows, file_bytes.size() / rows};
+    Matrix plain{c.type, file_bytes.data(), cols, rows,
+                 file_bytes.size() / static_cast<size_t>(rows)};
     Matrix fast = plain;
     fast.data = interleaved.data();
     interleave_rows_of_4(fast, interleaved.data());

@@ -88,7 +88,7 @@ export interface RawModel {
   info(): RawInfo;
   tokenize(text: string, addBos: boolean, parseSpecial: boolean): number[];
   detokenize(ids: ArrayLike<number>): string;
-  createSession(contextLength: number): RawSession;
+  createSession(contextLength: number, threads: number): RawSession;
   delete(): void;
 }
 
@@ -113,11 +113,30 @@ export function isNode(): boolean {
   return typeof p?.versions?.node === 'string';
 }
 
+/**
+ * Whether the threaded engine can run here: browsers give WebAssembly threads
+ * (SharedArrayBuffer) only to cross-origin isolated pages and their workers. Node would need
+ * an engine built for worker_threads, which Emscripten 3.1.6 cannot combine with an ES module,
+ * so Node runs single-threaded for now.
+ */
+export function threadsAvailable(): boolean {
+  const g = globalThis as { crossOriginIsolated?: boolean; SharedArrayBuffer?: unknown };
+  return !isNode() && g.crossOriginIsolated === true && typeof g.SharedArrayBuffer === 'function';
+}
+
+/** The cores the threaded engine can use (its worker pool has one per core). */
+export function availableCores(): number {
+  const n = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator
+    ?.hardwareConcurrency;
+  return threadsAvailable() && typeof n === 'number' && n >= 1 ? Math.floor(n) : 1;
+}
+
 let modulePromise: Promise<RawModule> | null = null;
 
 async function instantiate(): Promise<RawModule> {
-  const jsUrl = new URL('./wasm/pipit.js', import.meta.url);
-  const wasmUrl = new URL('./wasm/pipit.wasm', import.meta.url);
+  const name = threadsAvailable() ? 'pipit-mt' : 'pipit';
+  const jsUrl = new URL(`./wasm/${name}.js`, import.meta.url);
+  const wasmUrl = new URL(`./wasm/${name}.wasm`, import.meta.url);
   let factory: ModuleFactory;
   try {
     const imported = (await import(jsUrl.href)) as { default: ModuleFactory };
@@ -125,7 +144,7 @@ async function instantiate(): Promise<RawModule> {
   } catch (e) {
     throw new LoadError(
       `cannot load the pipit WASM engine from ${jsUrl.href}: ${(e as Error).message}. ` +
-        'Build it (ninja -C build/wasm pipit) and copy pipit.js and pipit.wasm into web/lib/wasm/',
+        'Build it with npm run build, which copies the engine into web/lib/wasm/',
       { cause: e },
     );
   }

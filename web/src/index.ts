@@ -12,7 +12,7 @@ import type {
   RawStep,
   RawTokenLogprob,
 } from './engine.js';
-import { getModule } from './engine.js';
+import { availableCores, getModule } from './engine.js';
 import {
   AbortError,
   InvalidArgumentError,
@@ -61,6 +61,12 @@ export interface LoadOptions {
   signal?: AbortSignal;
   /** Accept GGUF files with a duplicated metadata key (the first value wins). */
   allowDuplicateKeys?: boolean;
+  /**
+   * Threads to compute with, at most the cores available: default all of them. More than 1
+   * needs the threaded engine, which runs in cross-origin isolated pages (COOP/COEP headers);
+   * elsewhere, and in Node for now, the engine runs on one thread.
+   */
+  threads?: number;
 }
 
 export interface ModelInfo {
@@ -83,6 +89,8 @@ export interface ModelInfo {
   addBos: boolean;
   /** The KV-cache size this model instance generates with. */
   sessionContextLength: number;
+  /** Threads this model computes with (see LoadOptions.threads). */
+  threads: number;
   /** Text of the BOS and EOS tokens ('' when the model has none), for chat templates. */
   bosToken: string;
   eosToken: string;
@@ -360,17 +368,24 @@ export class Pipit {
   /** Milliseconds Pipit.load took. */
   readonly loadMs: number;
 
-  private constructor(mod: RawModule, raw: RawModel, contextLength: number, loadMs: number) {
+  private constructor(
+    mod: RawModule,
+    raw: RawModel,
+    contextLength: number,
+    threads: number,
+    loadMs: number,
+  ) {
     this.#raw = raw;
     this.#module = mod;
     this.loadMs = loadMs;
     const info = native(() => raw.info());
-    const session = native(() => raw.createSession(contextLength));
+    const session = native(() => raw.createSession(contextLength, threads));
     this.#session = session;
     this.#info = Object.freeze({
       ...info,
       tensorTypes: Object.freeze({ ...info.tensorTypes }),
       sessionContextLength: native(() => session.contextLength()),
+      threads,
     });
   }
 
@@ -385,6 +400,8 @@ export class Pipit {
     }
     const contextLength = optInt(where, 'contextLength', options.contextLength, 0, 0, 1 << 20);
     const allowDup = optBool(where, 'allowDuplicateKeys', options.allowDuplicateKeys, false);
+    const cores = availableCores();
+    const threads = Math.min(optInt(where, 'threads', options.threads, cores, 1, 256), cores);
     const signal = checkSignal(where, options.signal);
     if (options.onProgress !== undefined && typeof options.onProgress !== 'function') {
       throw new InvalidArgumentError(`${where}: onProgress must be a function`);
@@ -395,7 +412,7 @@ export class Pipit {
     // From here the engine owns the bytes (it frees them itself if loading fails).
     const raw = native(() => mod.loadModel(bytes.ptr, bytes.size, allowDup));
     try {
-      return new Pipit(mod, raw, contextLength, now() - start);
+      return new Pipit(mod, raw, contextLength, threads, now() - start);
     } catch (e) {
       raw.delete();
       throw toPipitError(e);

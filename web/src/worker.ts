@@ -33,10 +33,11 @@ async function run(job: Job, signal: AbortSignal): Promise<Extract<Reply, { type
       // One model per engine: the old one goes first, so the two never share the heap.
       model?.dispose();
       model = null;
-      const { contextLength, allowDuplicateKeys } = job.options;
+      const { contextLength, allowDuplicateKeys, threads } = job.options;
       model = await Pipit.load(job.source, {
         ...(contextLength === undefined ? {} : { contextLength }),
         ...(allowDuplicateKeys === undefined ? {} : { allowDuplicateKeys }),
+        ...(threads === undefined ? {} : { threads }),
         signal,
         onProgress: (p) => post({ type: 'progress', id: job.id, loaded: p.loaded, total: p.total }),
       });
