@@ -1,0 +1,106 @@
+// The threaded engine in headless Chromium: a cross-origin isolated page (COOP/COEP) computes
+// with two threads and gets the same golden ids as one thread; a plain page falls back to the
+// single-thread engine.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+
+import { existing, goldenIds, libDir, storiesPath } from '../node/helpers.mjs';
+
+const CHROMIUM = '/usr/bin/chromium';
+const modelFile = existing(storiesPath);
+const threadedEngine = path.join(libDir, 'wasm', 'pipit-mt.js');
+const skipReason = !modelFile
+  ? `model file missing: ${storiesPath} (set PIPIT_MODELS_DIR)`
+  : !fs.existsSync(CHROMIUM)
+    ? `${CHROMIUM} is not installed`
+    : !fs.existsSync(threadedEngine)
+      ? `the threaded engine ${threadedEngine} is not built`
+      : null;
+
+const TYPES = { '.js': 'text/javascript; charset=utf-8', '.wasm': 'application/wasm' };
+const PAGE = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>threads</title></head>
+<body><script type="module">
+  import * as pipit from '/lib/index.js';
+  window.pipit = pipit;
+  window.pipitReady = true;
+</script></body></html>`;
+
+let server = null;
+let browser = null;
+let base = '';
+
+// Pages under /isolated/ carry the headers that make a page cross-origin isolated.
+function serve(req, res) {
+  const url = new URL(req.url, 'http://x');
+  const headers = { 'Cache-Control': 'no-store' };
+  if (url.pathname.startsWith('/isolated/') || req.headers.referer?.includes('/isolated/')) {
+    headers['Cross-Origin-Opener-Policy'] = 'same-origin';
+    headers['Cross-Origin-Embedder-Policy'] = 'require-corp';
+  }
+  const send = (status, type, body) => {
+    res.writeHead(status, { ...headers, 'Content-Type': type, 'Content-Length': body.length });
+    res.end(body);
+  };
+  if (url.pathname.endsWith('/test.html')) return send(200, 'text/html; charset=utf-8', Buffer.from(PAGE));
+  if (url.pathname === '/model.gguf') return send(200, 'application/octet-stream', fs.readFileSync(modelFile));
+  if (url.pathname.startsWith('/lib/')) {
+    const file = path.join(libDir, url.pathname.slice('/lib/'.length));
+    if (file.startsWith(libDir + path.sep) && fs.existsSync(file) && fs.statSync(file).isFile()) {
+      return send(200, TYPES[path.extname(file)] ?? 'application/octet-stream', fs.readFileSync(file));
+    }
+  }
+  return send(404, 'text/plain', Buffer.from('not found'));
+}
+
+before(async () => {
+  if (skipReason) return;
+  server = http.createServer(serve);
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  base = `http://127.0.0.1:${server.address().port}`;
+  const { chromium } = await import('playwright-core');
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  await new Promise((r) => (server ? server.close(r) : r()));
+});
+
+async function greedyIn(where, threads) {
+  const page = await browser.newPage();
+  try {
+    await page.goto(`${base}/${where}/test.html`);
+    await page.waitForFunction(() => window.pipitReady === true, null, { timeout: 20000 });
+    return await page.evaluate(async (threads) => {
+      const model = await window.pipit.Pipit.load('/model.gguf', { threads });
+      const ids = [];
+      for await (const step of model.generateTokens('', { maxTokens: 64, temperature: 0 })) ids.push(step.token);
+      const result = { isolated: crossOriginIsolated, threads: model.info.threads, ids };
+      model.dispose();
+      return result;
+    }, threads);
+  } finally {
+    await page.close();
+  }
+}
+
+test('an isolated page computes with two threads and gets the golden ids', { skip: skipReason ?? false }, async () => {
+  const r = await greedyIn('isolated', 2);
+  assert.equal(r.isolated, true);
+  assert.equal(r.threads, 2);
+  assert.deepEqual(r.ids, goldenIds());
+});
+
+test('a plain page falls back to one thread', { skip: skipReason ?? false }, async () => {
+  const r = await greedyIn('plain', 2);
+  assert.equal(r.isolated, false);
+  assert.equal(r.threads, 1);
+  assert.deepEqual(r.ids, goldenIds());
+});
