@@ -1,0 +1,16 @@
+// Byte-level BPE (tokenizer.ggml.model == "gpt2"), matching llama.cpp's: text is split into
+// words by the vocabulary's pre-tokenizer (tokenizer.ggml.pre, see pretokenize.h), each
+// word's UTF-8 bytes are spelled with GPT-2's printable byte alphabet, and adjacent pieces
+// are merged by the rank of their pair in tokenizer.ggml.merges, lowest rank first.
+#pragma once
+
+#include <memory>
+
+#include "gguf/gguf.h"
+#include "tokenizer/tokenizer.h"
+
+namespace pipit::tokenizer_detail {
+
+std::unique_ptr<Tokenizer> make_bpe_tokenizer(const gguf::File& file);
+
+}  // namespace pipit::tokenizer_detail
