@@ -20,6 +20,8 @@ usage:
       --json               print one JSON object instead of streaming text
     An empty prompt (--prompt '') starts from BOS alone.
   pipit tokenize --model PATH --text TEXT [--no-bos] [--parse-special] [--json]
+                 [--allow-duplicate-keys]
+    Reads only the tokenizer, so vocab-only GGUFs work too.
   pipit info --model PATH [--json]
   pipit --help
 `;
@@ -45,7 +47,7 @@ const SPECS: Record<string, Spec> = {
   },
   tokenize: {
     values: new Set(['--model', '--text']),
-    flags: new Set(['--json', '--no-bos', '--parse-special']),
+    flags: new Set(['--json', '--no-bos', '--parse-special', '--allow-duplicate-keys']),
     required: ['--model', '--text'],
   },
   info: { values: new Set(['--model']), flags: new Set(['--json']), required: ['--model'] },
@@ -182,7 +184,9 @@ async function generate(p: Parsed): Promise<void> {
 }
 
 async function tokenize(p: Parsed): Promise<void> {
-  const model = await Pipit.load(str(p, '--model'));
+  const model = await Pipit.loadTokenizer(str(p, '--model'), {
+    allowDuplicateKeys: p.has('--allow-duplicate-keys'),
+  });
   try {
     const opts: { addBos?: boolean; parseSpecial: boolean } = {
       parseSpecial: p.has('--parse-special'),

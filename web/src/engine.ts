@@ -62,11 +62,30 @@ export interface RawModel {
   delete(): void;
 }
 
+export interface RawTokenizerInfo {
+  model: string;
+  pre: string;
+  name: string;
+  nVocab: number;
+  bosId: number;
+  eosId: number;
+  addBos: boolean;
+  endOfGeneration: number[];
+}
+
+export interface RawTokenizer {
+  info(): RawTokenizerInfo;
+  tokenize(text: string, addBos: boolean, parseSpecial: boolean): number[];
+  detokenize(ids: ArrayLike<number>): string;
+  delete(): void;
+}
+
 export interface RawModule {
   HEAPU8: Uint8Array;
   _malloc(size: number): number;
   _free(ptr: number): void;
   loadModel(ptr: number, size: number, allowDuplicateKeys: boolean): RawModel;
+  loadTokenizer(ptr: number, size: number, allowDuplicateKeys: boolean): RawTokenizer;
 }
 
 interface ModuleArgs {

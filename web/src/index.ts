@@ -15,6 +15,8 @@ import {
 } from './errors.js';
 import type { ModelSource, ProgressCallback } from './source.js';
 import { copyIntoWasm } from './source.js';
+import type { TokenizerLoadOptions } from './tokenizer.js';
+import { PipitTokenizer } from './tokenizer.js';
 
 export {
   AbortError,
@@ -28,6 +30,12 @@ export {
 } from './errors.js';
 export type { PipitErrorKind } from './errors.js';
 export type { LoadProgress, ModelSource, ProgressCallback } from './source.js';
+export { PipitTokenizer } from './tokenizer.js';
+export type {
+  TokenizerEncodeOptions,
+  TokenizerInfo,
+  TokenizerLoadOptions,
+} from './tokenizer.js';
 
 export interface LoadOptions {
   /** KV-cache size in tokens; 0 or absent: the model's trained context, capped at 4096. */
@@ -254,6 +262,17 @@ export class Pipit {
       raw.delete();
       throw toPipitError(e);
     }
+  }
+
+  /**
+   * Loads only the tokenizer of a GGUF file (no weights): works on vocab-only files too.
+   * `source` is anything Pipit.load accepts.
+   */
+  static loadTokenizer(
+    source: ModelSource,
+    options: TokenizerLoadOptions = {},
+  ): Promise<PipitTokenizer> {
+    return PipitTokenizer.load(source, options);
   }
 
   #model(where: string): RawModel {
