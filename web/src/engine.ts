@@ -56,7 +56,7 @@ export interface RawSession {
 
 export interface RawModel {
   info(): RawInfo;
-  tokenize(text: string, addBos: boolean, parseSpecial: boolean): number[];
+  tokenize(text: string, addBos: boolean, parseSpecial: boolean): Int32Array;
   detokenize(ids: ArrayLike<number>): string;
   createSession(contextLength: number): RawSession;
   delete(): void;
@@ -70,12 +70,12 @@ export interface RawTokenizerInfo {
   bosId: number;
   eosId: number;
   addBos: boolean;
-  endOfGeneration: number[];
+  endOfGeneration: Int32Array;
 }
 
 export interface RawTokenizer {
   info(): RawTokenizerInfo;
-  tokenize(text: string, addBos: boolean, parseSpecial: boolean): number[];
+  tokenize(text: string, addBos: boolean, parseSpecial: boolean): Int32Array;
   detokenize(ids: ArrayLike<number>): string;
   delete(): void;
 }
