@@ -4,12 +4,14 @@
 #include <algorithm>
 #include <cstdint>
 #include <filesystem>
+#include <fstream>
 #include <random>
 #include <span>
 #include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "core/error.h"
 #include "core/utf8.h"
@@ -423,6 +425,35 @@ TEST(WordPiece, BertNormalisesAndWraps) {
   EXPECT_EQ(t.decode(t.encode("unaffable", false, false)), "unaffable");
   EXPECT_TRUE(t.encode(" \t\n", false, false).empty());
   EXPECT_EQ(t.encode("\xF0\x9F\xA6\x99", false, false), (std::vector<TokenId>{100}));  // [UNK]
+}
+
+// The GPT-2-vocabulary models of ../shared/reference: llama.cpp's prompt ids (as it tokenized
+// them, BOS rules included) and the text it printed for the generated ids.
+TEST(BpeReference, SyntheticGpt2PromptsAndGeneratedText) {
+  int checked = 0;
+  for (const char* stem : {"synth-gpt2-F16", "synth-gpt2-Q8_0"}) {
+    const std::string model = model_path(std::string("synthetic/") + stem + ".gguf");
+    const std::string ref_path = testing::models_dir() + "/../reference/" + stem + ".json";
+    if (!std::filesystem::exists(model) || !std::filesystem::exists(ref_path)) continue;
+    const LoadedTokenizer l = load_tokenizer(model);
+    const Tokenizer& t = *l.tokenizer;
+    std::ifstream in(ref_path);
+    const nlohmann::json ref = nlohmann::json::parse(in);
+    EXPECT_EQ(t.vocab().add_bos, ref["add_bos"].get<bool>());
+    for (const auto& run : ref["runs"]) {
+      const std::string prompt = run["prompt"].get<std::string>();
+      std::vector<TokenId> ids = t.encode(prompt, t.vocab().add_bos, false);
+      // An empty prompt is BOS alone, which generation (not the tokenizer) inserts.
+      if (run["bos_inserted_for_empty_prompt"].get<bool>()) ids.insert(ids.begin(), t.vocab().bos);
+      EXPECT_EQ(ids, run["prompt_tokens"].get<std::vector<TokenId>>()) << "'" << prompt << "'";
+      const auto generated = run["generated_tokens"].get<std::vector<TokenId>>();
+      EXPECT_EQ(t.decode(generated, TextPosition::kContinuation),
+                utf8::sanitize(run["generated_text"].get<std::string>()))
+          << stem << " '" << prompt << "'";
+      ++checked;
+    }
+  }
+  if (checked == 0) GTEST_SKIP() << "no synthetic gpt2 model with a reference here";
 }
 
 }  // namespace
