@@ -65,6 +65,10 @@ int synth(const std::vector<std::string_view>& args) {
   bool vocab_size_given = false;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string_view flag = args[i];
+    if (flag == "--help" || flag == "-h") {
+      std::cout << kUsage;
+      return 0;
+    }
     if (flag == "--tied") {
       c.tied_output = true;
       continue;

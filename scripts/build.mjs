@@ -6,7 +6,7 @@
 // Each tree is configured once and then rebuilt incrementally by ninja (-j2, ccache).
 //
 //   node scripts/build.mjs [--native] [--wasm] [--ts] [--no-deps] [--fresh]
-import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { JOBS, ROOT, ScriptError, emscriptenEnv, isMain, log, run, which } from './common.mjs';
 import { ensureDeps } from './ensure-deps.mjs';
@@ -85,8 +85,16 @@ export function copyEngine() {
   }
   if (present.length !== files.length) throw new ScriptError(`build/wasm has ${present.join(', ')} but not all of ${files.join(', ')}`);
   mkdirSync(WEB_WASM_DIR, { recursive: true });
-  for (const f of files) copyFileSync(path.join(WASM_DIR, f), path.join(WEB_WASM_DIR, f));
-  log('copied build/wasm/pipit.{js,wasm} to web/lib/wasm/');
+  const stale = files.filter((f) => {
+    const from = statSync(path.join(WASM_DIR, f));
+    const to = path.join(WEB_WASM_DIR, f);
+    if (!existsSync(to)) return true;
+    const copy = statSync(to);
+    return copy.size !== from.size || copy.mtimeMs < from.mtimeMs;
+  });
+  if (stale.length === 0) return;
+  for (const f of stale) copyFileSync(path.join(WASM_DIR, f), path.join(WEB_WASM_DIR, f));
+  log(`copied ${stale.map((f) => `build/wasm/${f}`).join(', ')} to web/lib/wasm/`);
 }
 
 export function buildTs() {

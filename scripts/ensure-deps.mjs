@@ -54,7 +54,8 @@ export function ensureDebPackages(parts) {
   }
   log(`installing missing Debian packages: ${missing.join(' ')}`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  const quiet = ['-o', 'Dpkg::Use-Pty=0', '-q'];
+  // Wait for a dpkg lock held by a boot-time apt job instead of failing at once.
+  const quiet = ['-o', 'Dpkg::Use-Pty=0', '-o', 'DPkg::Lock::Timeout=600', '-q'];
   run('apt-get', ['update', ...quiet], { env, stdio: ['ignore', 'inherit', 'inherit'] });
   run('apt-get', ['install', '-y', '--no-install-recommends', ...quiet, ...missing], {
     env,

@@ -68,7 +68,7 @@ function result(tier, status, counts, note = '') {
 
 // Turns a finished process into a tier result: a crash, a time-out, a non-zero exit or a
 // missing summary is a failure even when the counts parsed say otherwise.
-function judge(tier, run, counts) {
+export function judge(tier, run, counts) {
   if (run.error) return result(tier, 'FAILED', { failed: 1 }, `could not start: ${run.error.message}`);
   if (run.timedOut) return result(tier, 'FAILED', { ...counts, failed: (counts?.failed ?? 0) + 1 }, 'timed out');
   if (!counts) {

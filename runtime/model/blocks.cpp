@@ -4,6 +4,8 @@
 #include <cmath>
 #include <vector>
 
+#include "core/thread_pool.h"
+
 namespace pipit::blocks {
 
 void embed(const kernels::Matrix& table, std::span<const int32_t> tokens, float* x) {
@@ -58,12 +60,14 @@ void causal_attention(const Attention& a, const KvCache& kv, int layer, int n, i
                       const float* q, float* out) {
   const int hd = a.head_dim, q_dim = a.n_head * hd;
   const int group = a.n_head / a.n_head_kv;
-  std::vector<float> scores(pos0 + n);
-  for (int t = 0; t < n; ++t) {
-    const int pos = pos0 + t;
-    const int first = a.window > 0 ? std::max(0, pos - a.window + 1) : 0;
-    const int n_keys = pos + 1 - first;
-    for (int h = 0; h < a.n_head; ++h) {
+  // One (token, head) pair per work item: heads are independent, and so are the new tokens.
+  const auto pairs = [&](int64_t begin, int64_t end) {
+    std::vector<float> scores(pos0 + n);
+    for (int64_t item = begin; item < end; ++item) {
+      const int t = static_cast<int>(item / a.n_head), h = static_cast<int>(item % a.n_head);
+      const int pos = pos0 + t;
+      const int first = a.window > 0 ? std::max(0, pos - a.window + 1) : 0;
+      const int n_keys = pos + 1 - first;
       const float* qh = q + t * q_dim + h * hd;
       const int kv_off = (h / group) * hd;
       for (int p = first; p <= pos; ++p) {
@@ -82,6 +86,12 @@ void causal_attention(const Attention& a, const KvCache& kv, int layer, int n, i
         for (int i = 0; i < hd; ++i) oh[i] += w * vp[i];
       }
     }
+  };
+  const int64_t items = static_cast<int64_t>(n) * a.n_head;
+  if (ThreadPool* pool = ThreadPool::current(); pool && pool->size() > 1) {
+    pool->parallel_for(items, pairs);
+  } else {
+    pairs(0, items);
   }
 }
 

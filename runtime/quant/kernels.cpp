@@ -1,50 +1,87 @@
 #include "quant/kernels.h"
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
-#include <xsimd/xsimd.hpp>
+#include "core/f16.h"
+#include "core/thread_pool.h"
+#include "quant/activations.h"
+#include "quant/dot.h"
 
 namespace pipit::kernels {
-namespace {
-
-float dot_f32(const float* a, const float* b, int64_t n) {
-  using Batch = xsimd::batch<float>;
-  constexpr int64_t kWidth = static_cast<int64_t>(Batch::size);
-  // Four independent accumulators hide the add latency.
-  Batch acc0(0.0f), acc1(0.0f), acc2(0.0f), acc3(0.0f);
-  int64_t i = 0;
-  for (; i + 4 * kWidth <= n; i += 4 * kWidth) {
-    acc0 = xsimd::fma(Batch::load_unaligned(a + i), Batch::load_unaligned(b + i), acc0);
-    acc1 = xsimd::fma(Batch::load_unaligned(a + i + kWidth), Batch::load_unaligned(b + i + kWidth),
-                      acc1);
-    acc2 = xsimd::fma(Batch::load_unaligned(a + i + 2 * kWidth),
-                      Batch::load_unaligned(b + i + 2 * kWidth), acc2);
-    acc3 = xsimd::fma(Batch::load_unaligned(a + i + 3 * kWidth),
-                      Batch::load_unaligned(b + i + 3 * kWidth), acc3);
-  }
-  for (; i + kWidth <= n; i += kWidth) {
-    acc0 = xsimd::fma(Batch::load_unaligned(a + i), Batch::load_unaligned(b + i), acc0);
-  }
-  float sum = xsimd::hadd((acc0 + acc1) + (acc2 + acc3));
-  for (; i < n; ++i) sum += a[i] * b[i];
-  return sum;
-}
-
-}  // namespace
 
 void matmul(const Matrix& w, const float* x, int n_tokens, float* y) {
-  thread_local std::vector<float> row;
-  if (w.type != TensorType::F32) row.resize(static_cast<size_t>(w.cols));
-  for (int64_t r = 0; r < w.rows; ++r) {
-    const float* wr;
-    if (w.type == TensorType::F32) {
-      wr = reinterpret_cast<const float*>(w.row(r));
-    } else {
-      dequantize_row(w.type, w.row(r), row.data(), w.cols);
-      wr = row.data();
+  const DotFn dot = simd_dot(w.type);
+  const int64_t cols = w.cols;
+  // Each token's activations are converted once into the form the weight type multiplies
+  // with, then reused by every row.
+  thread_local std::vector<uint8_t> converted;
+  size_t stride = 0;
+  const void* act = x;
+  switch (activation_format(w.type)) {
+    case ActivationFormat::kF32:
+      stride = cols * sizeof(float);
+      break;
+    case ActivationFormat::kF16: {
+      stride = cols * sizeof(float);
+      converted.resize(stride * n_tokens);
+      auto* h = reinterpret_cast<float*>(converted.data());
+      for (int64_t i = 0; i < cols * n_tokens; ++i) h[i] = f16_to_f32(f32_to_f16(x[i]));
+      act = h;
+      break;
     }
-    for (int t = 0; t < n_tokens; ++t) y[t * w.rows + r] = dot_f32(wr, x + t * w.cols, w.cols);
+    case ActivationFormat::kQ8_0:
+      stride = cols / 32 * sizeof(BlockQ8_0);
+      converted.resize(stride * n_tokens);
+      for (int t = 0; t < n_tokens; ++t) {
+        quantize_q8_0(x + t * cols, reinterpret_cast<BlockQ8_0*>(converted.data() + t * stride),
+                      cols);
+      }
+      act = converted.data();
+      break;
+    case ActivationFormat::kQ8_1:
+      stride = cols / 32 * sizeof(BlockQ8_1);
+      converted.resize(stride * n_tokens);
+      for (int t = 0; t < n_tokens; ++t) {
+        quantize_q8_1(x + t * cols, reinterpret_cast<BlockQ8_1*>(converted.data() + t * stride),
+                      cols);
+      }
+      act = converted.data();
+      break;
+    case ActivationFormat::kQ8_K:
+      stride = cols / 256 * sizeof(BlockQ8_K);
+      converted.resize(stride * n_tokens);
+      for (int t = 0; t < n_tokens; ++t) {
+        quantize_q8_K(x + t * cols, reinterpret_cast<BlockQ8_K*>(converted.data() + t * stride),
+                      cols);
+      }
+      act = converted.data();
+      break;
+  }
+  const auto* act_bytes = static_cast<const uint8_t*>(act);
+  const MultiDotFn multi = simd_multi_dot(w.type);
+  const auto rows = [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      if (multi) {
+        // Up to four tokens share each unpacked weight block.
+        float out[4];
+        for (int t = 0; t < n_tokens; t += 4) {
+          const int count = std::min(4, n_tokens - t);
+          multi(w.row(r), act_bytes + t * stride, stride, count, cols, out);
+          for (int k = 0; k < count; ++k) y[(t + k) * w.rows + r] = out[k];
+        }
+      } else {
+        for (int t = 0; t < n_tokens; ++t) {
+          y[t * w.rows + r] = dot(w.row(r), act_bytes + t * stride, cols);
+        }
+      }
+    }
+  };
+  if (ThreadPool* pool = ThreadPool::current(); pool && pool->size() > 1) {
+    pool->parallel_for(w.rows, rows);
+  } else {
+    rows(0, w.rows);
   }
 }
 

@@ -13,6 +13,7 @@ namespace {
 // Long prompts run through the network in slices, bounding the scratch memory of a forward.
 constexpr int kPrefillChunk = 256;
 constexpr int kDefaultContextCap = 4096;
+constexpr int kMaxThreads = 64;
 
 double elapsed_ms(std::chrono::steady_clock::time_point since) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - since)
@@ -35,7 +36,12 @@ const char* finish_reason_name(FinishReason reason) {
   return "";
 }
 
-Session::Session(const Model& model, int context_length) : model_(model) {
+Session::Session(const Model& model, int context_length, int threads) : model_(model) {
+  if (threads < 1 || threads > kMaxThreads) {
+    fail(ErrorKind::kInvalidArgument, "threads must be between 1 and " +
+                                          std::to_string(kMaxThreads) + ", not " +
+                                          std::to_string(threads));
+  }
   if (context_length < 0) {
     fail(ErrorKind::kInvalidArgument,
          "context length must be positive, not " + std::to_string(context_length));
@@ -43,6 +49,7 @@ Session::Session(const Model& model, int context_length) : model_(model) {
   context_length_ = context_length > 0 ? context_length
                                        : std::min(model.config().n_ctx_train, kDefaultContextCap);
   kv_ = model.new_kv_cache(context_length_);
+  pool_ = std::make_unique<ThreadPool>(threads);
   logits_.resize(static_cast<size_t>(model.config().n_vocab));
 }
 
@@ -69,6 +76,7 @@ void Session::eval(std::span<const TokenId> ids) {
                                           std::to_string(context_length_) + " tokens and " +
                                           std::to_string(position()) + " are already used");
   }
+  ThreadPool::Scope scope(pool_.get());
   for (size_t start = 0; start < ids.size(); start += kPrefillChunk) {
     const size_t n = std::min<size_t>(kPrefillChunk, ids.size() - start);
     const auto chunk = ids.subspan(start, n);

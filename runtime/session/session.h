@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/thread_pool.h"
 #include "model/model.h"
 #include "sampling/sampler.h"
 #include "tokenizer/tokenizer.h"
@@ -40,8 +41,9 @@ struct Timings {
 
 class Session {
  public:
-  // context_length 0 picks the model's trained context, capped at 4096.
-  Session(const Model& model, int context_length);
+  // context_length 0 picks the model's trained context, capped at 4096. threads counts the
+  // calling thread; the session keeps its workers for its lifetime.
+  Session(const Model& model, int context_length, int threads = 1);
   ~Session();
 
   int context_length() const { return context_length_; }
@@ -65,6 +67,7 @@ class Session {
   const Model& model_;
   int context_length_;
   std::unique_ptr<KvCache> kv_;
+  std::unique_ptr<ThreadPool> pool_;
   std::vector<TokenId> tokens_;
   std::vector<float> logits_;
   GenerateOptions options_;

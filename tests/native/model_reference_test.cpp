@@ -1,19 +1,28 @@
 // The whole model against llama.cpp: greedy ids and logits from ../shared/reference.
 //
 // Teacher-forced: the reference prompt goes in as one batch, then each reference token one at
-// a time, and the logits after every step are compared with llama.cpp's. pipit keeps
-// activations in f32, so quantized files are compared with the references llama.cpp computed
-// on their exactly dequantized weights (reference/dequantized/); F32 files with the as-is ones.
+// a time, and the logits after every step are compared with llama.cpp's "as-is" run of the
+// same file. Like llama.cpp, pipit quantizes activations before multiplying them with
+// quantized weights (Q8_0/Q8_1/Q8_K, rounded the same way), rounds them to f16 for F16
+// weights, and keeps them in f32 for F32 weights.
 //
-// Tolerance: 1e-4 absolute on logits whose RMS is about 3 (synthetic) to 20 (stories260K).
-// Independent float32 and float64 re-implementations land within ~1e-5 of these references
-// (measured here: at most 1.5e-5); the slack covers summation order, FMA or not (SSE/AVX vs
-// SIMD128) and libm differences. A real bug (a wrong RoPE pair, a missing norm weight) moves
-// logits by 0.1 or more. GELU models (gpt2, gemma2) get 3e-3: llama.cpp evaluates GELU through
-// an fp16 table, and although pipit rounds the same way, a tiny upstream difference can flip
-// one fp16 rounding; the reference README measures that floor at ~1e-3 (gemma2: 2.6e-3).
+// Tolerances, on logits whose RMS is about 3 (synthetic) to 20 (stories260K):
+// - F32 weights: 1e-4. Independent float32/float64 re-implementations land within ~1e-5 (seen
+//   here: 1.5e-5); the slack covers summation order, FMA or not, and libm. A real bug (a
+//   wrong RoPE pair, a missing norm weight) moves logits by 0.1 or more.
+// - GELU models (gpt2, gemma2): 3e-3. llama.cpp evaluates GELU through an fp16 table; pipit
+//   rounds the same way, but a tiny upstream difference can flip one fp16 rounding (the
+//   reference README measures that floor at ~1e-3, gemma2 2.6e-3).
+// - F16 weights: 1e-2, and quantized weights: 0.5 (still below the greedy-id margin). Here pipit agrees with llama.cpp to ~1e-6
+//   until the first activation that lies within float noise of a rounding boundary flips to
+//   the neighbouring integer; the flipped value then stays in the KV cache. The README
+//   measures 0.18-0.34 between the as-is and the f32-activation runs, the size of that effect.
+// - Quantized mixture-of-experts: 2.0, because one flipped activation can change which expert
+//   the router picks (the README records 1.49 for synth-moe-Q8_0).
+// Greedy ids must agree at every step whose reference top-1/top-2 margin exceeds 0.5.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -28,9 +37,20 @@
 namespace pipit {
 namespace {
 
-constexpr float kLogitTolerance = 1e-4f;
-constexpr float kGeluLogitTolerance = 3e-3f;
 constexpr float kClearMargin = 0.5f;
+
+float tolerance_for(const Model& model) {
+  const std::string arch = model.config().architecture;
+  const auto types = model.tensor_type_counts();
+  const bool quantized = std::any_of(types.begin(), types.end(), [](const auto& entry) {
+    return entry.first != "F32" && entry.first != "F16";
+  });
+  const bool mixture = model.file().get_u64(arch + ".expert_count", 0) > 0;
+  float tolerance = arch == "gpt2" || arch == "gemma2" ? 3e-3f : 1e-4f;
+  if (types.count("F16")) tolerance = std::max(tolerance, 1e-2f);
+  if (quantized) tolerance = std::max(tolerance, mixture ? 2.0f : 0.5f);
+  return tolerance;
+}
 
 struct ReferenceCase {
   std::string model;      // under models/
@@ -65,13 +85,11 @@ TEST_P(ModelReference, TeacherForcedLogitsMatchLlamaCpp) {
   }
   std::ifstream in(ref_path);
   const nlohmann::json ref = nlohmann::json::parse(in);
-  const std::string arch = model->config().architecture;
-  const float tolerance =
-      arch == "gpt2" || arch == "gemma2" ? kGeluLogitTolerance : kLogitTolerance;
+  const float tolerance = tolerance_for(*model);
   ASSERT_EQ(ref["n_vocab"].get<int>(), model->config().n_vocab);
 
   float worst = 0.0f;
-  int compared_ids = 0;
+  int compared_ids = 0, close_steps = 0, total_steps = 0;
   for (const auto& run : ref["runs"]) {
     SCOPED_TRACE("prompt '" + run["prompt"].get<std::string>() + "'");
     Session session(*model, 512);
@@ -83,20 +101,24 @@ TEST_P(ModelReference, TeacherForcedLogitsMatchLlamaCpp) {
       if (s > 0) session.eval(std::span<const TokenId>(&generated[s - 1], 1));
       const auto logits = session.logits();
       const auto& step = steps[s];
+      float step_worst = 0.0f;
       for (const auto& pair : step["top"]) {
         const int id = pair[0].get<int>();
         const float diff = std::fabs(logits[id] - pair[1].get<float>());
-        worst = std::max(worst, diff);
+        step_worst = std::max(step_worst, diff);
         ASSERT_LE(diff, tolerance) << "step " << s << " token " << id;
       }
       if (run.contains("full_logits") && s < run["full_logits"].size()) {
         const auto full = run["full_logits"][s].get<std::vector<float>>();
         for (size_t i = 0; i < full.size(); ++i) {
           const float diff = std::fabs(logits[i] - full[i]);
-          worst = std::max(worst, diff);
+          step_worst = std::max(step_worst, diff);
           ASSERT_LE(diff, tolerance) << "step " << s << " full logit " << i;
         }
       }
+      worst = std::max(worst, step_worst);
+      close_steps += step_worst <= 1e-4f;
+      ++total_steps;
       if (step["margin"].get<float>() > kClearMargin) {
         const auto best = std::max_element(logits.begin(), logits.end()) - logits.begin();
         ASSERT_EQ(best, step["token"].get<int>()) << "greedy id differs at step " << s;
@@ -104,17 +126,17 @@ TEST_P(ModelReference, TeacherForcedLogitsMatchLlamaCpp) {
       }
     }
   }
-  std::cout << "[ reference ] " << rc.model << ": max |logit diff| " << worst << ", "
+  std::cout << "[ reference ] " << rc.model << ": max |logit diff| " << worst << " (tolerance "
+            << tolerance << "), " << close_steps << "/" << total_steps << " steps within 1e-4, "
             << compared_ids << " greedy ids compared\n";
 }
 
-// Every model file in ../shared with a llama.cpp reference. Quantized files are compared with
-// the references computed on their dequantized weights (see the file comment).
+// Every model file in ../shared with a llama.cpp reference.
 std::vector<ReferenceCase> all_reference_cases() {
   std::vector<ReferenceCase> cases = {
       {"stories260K/stories260K.gguf", "stories260K.json"},
-      {"synthetic/stories260K-Q8_0.gguf", "dequantized/stories260K-Q8_0.json"},
-      {"synthetic/stories260K-Q4_0.gguf", "dequantized/stories260K-Q4_0.json"},
+      {"synthetic/stories260K-Q8_0.gguf", "stories260K-Q8_0.json"},
+      {"synthetic/stories260K-Q4_0.gguf", "stories260K-Q4_0.json"},
   };
   const char* f32_files[] = {"synth-llama-F32", "synth-moe-F32", "synth-qwen2-F32",
                              "synth-phi3-F32"};
@@ -128,8 +150,7 @@ std::vector<ReferenceCase> all_reference_cases() {
       "synth-qwen2-F16",    "synth-qwen2-Q8_0",   "synth-qwen2-Q4_K_M", "synth-gpt2-Q8_0",
       "synth-phi3-Q8_0",    "synth-phi3-Q4_K_M",  "synth-gemma2-Q8_0"};
   for (const char* stem : quantized_files) {
-    cases.push_back(
-        {std::string("synthetic/") + stem + ".gguf", std::string("dequantized/") + stem + ".json"});
+    cases.push_back({std::string("synthetic/") + stem + ".gguf", std::string(stem) + ".json"});
   }
   return cases;
 }

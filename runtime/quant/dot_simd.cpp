@@ -1,0 +1,434 @@
+// SIMD dot products: xsimd where it has the words (f32), WebAssembly SIMD128 or x86 SSE
+// intrinsics for the integer products it lacks. The same source serves WASM and native.
+#include <xsimd/xsimd.hpp>
+
+#include <cstring>
+
+#include "core/f16.h"
+#include "quant/dot.h"
+#include "quant/simd128.h"
+
+namespace pipit::kernels {
+namespace {
+
+float dot_f32(const uint8_t* w, const void* x, int64_t n) {
+  using Batch = xsimd::batch<float>;
+  constexpr int64_t kWidth = static_cast<int64_t>(Batch::size);
+  const float* a = reinterpret_cast<const float*>(w);
+  const float* b = static_cast<const float*>(x);
+  // Four independent accumulators hide the add latency.
+  Batch acc0(0.0f), acc1(0.0f), acc2(0.0f), acc3(0.0f);
+  int64_t i = 0;
+  for (; i + 4 * kWidth <= n; i += 4 * kWidth) {
+    acc0 = xsimd::fma(Batch::load_unaligned(a + i), Batch::load_unaligned(b + i), acc0);
+    acc1 = xsimd::fma(Batch::load_unaligned(a + i + kWidth), Batch::load_unaligned(b + i + kWidth),
+                      acc1);
+    acc2 = xsimd::fma(Batch::load_unaligned(a + i + 2 * kWidth),
+                      Batch::load_unaligned(b + i + 2 * kWidth), acc2);
+    acc3 = xsimd::fma(Batch::load_unaligned(a + i + 3 * kWidth),
+                      Batch::load_unaligned(b + i + 3 * kWidth), acc3);
+  }
+  for (; i + kWidth <= n; i += kWidth) {
+    acc0 = xsimd::fma(Batch::load_unaligned(a + i), Batch::load_unaligned(b + i), acc0);
+  }
+  float sum = xsimd::hadd((acc0 + acc1) + (acc2 + acc3));
+  for (; i < n; ++i) sum += a[i] * b[i];
+  return sum;
+}
+
+float half(const uint8_t* p) {
+  uint16_t h;
+  std::memcpy(&h, p, 2);
+  return f16_to_f32(h);
+}
+
+// F16 and BF16 weights widen to f32 in registers; the activations are f32 (rounded to half
+// precision beforehand for F16, as llama.cpp does).
+float dot_f16(const uint8_t* w, const void* x, int64_t n) {
+  using namespace simd;
+  const float* xf = static_cast<const float*>(x);
+  F acc0 = zero_f32(), acc1 = zero_f32();
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const V h = load(w + 2 * i);
+    acc0 = mul_add_f32(halves_to_f32(widen_low_u16(h)), load_f32(xf + i), acc0);
+    acc1 = mul_add_f32(halves_to_f32(widen_high_u16(h)), load_f32(xf + i + 4), acc1);
+  }
+  float sum = sum_f32(acc0) + sum_f32(acc1);
+  for (; i < n; ++i) sum += half(w + 2 * i) * xf[i];
+  return sum;
+}
+
+float dot_bf16(const uint8_t* w, const void* x, int64_t n) {
+  using namespace simd;
+  const float* xf = static_cast<const float*>(x);
+  F acc0 = zero_f32(), acc1 = zero_f32();
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const V h = load(w + 2 * i);
+    acc0 = mul_add_f32(bits_as_f32(shl_i32<16>(widen_low_u16(h))), load_f32(xf + i), acc0);
+    acc1 = mul_add_f32(bits_as_f32(shl_i32<16>(widen_high_u16(h))), load_f32(xf + i + 4), acc1);
+  }
+  float sum = sum_f32(acc0) + sum_f32(acc1);
+  for (; i < n; ++i) {
+    uint16_t h;
+    std::memcpy(&h, w + 2 * i, 2);
+    sum += bits_float(static_cast<uint32_t>(h) << 16) * xf[i];
+  }
+  return sum;
+}
+
+// Each kernel multiplies one weight row with N activation rows (`stride` bytes apart) at
+// once: the weights are loaded and unpacked once per block and reused for every token of a
+// prompt. Decoding is N = 1.
+
+template <typename Block>
+const Block& block_of(const uint8_t* x, size_t stride, int k, int64_t b) {
+  return reinterpret_cast<const Block*>(x + k * stride)[b];
+}
+
+// Legacy types: each 32-value block gives an int32x4 partial sum, scaled by the two block
+// scales into a float accumulator that stays in a register for the whole row.
+template <int N>
+void dot_q8_0(const uint8_t* w, const uint8_t* x, size_t stride, int64_t n, float* out) {
+  using namespace simd;
+  F acc[N];
+  for (auto& a : acc) a = zero_f32();
+  for (int64_t b = 0; b < n / 32; ++b, w += 34) {
+    const V w0 = load(w + 2), w1 = load(w + 18);
+    const float dw = half(w);
+    for (int k = 0; k < N; ++k) {
+      const auto& y = block_of<BlockQ8_0>(x, stride, k, b);
+      const V sum = add_i32(dot_i8(w0, load(y.qs)), dot_i8(w1, load(y.qs + 16)));
+      acc[k] = mul_add_f32(to_f32(sum), splat_f32(dw * y.d), acc[k]);
+    }
+  }
+  for (int k = 0; k < N; ++k) out[k] = sum_f32(acc[k]);
+}
+
+template <int N>
+void dot_q4_0(const uint8_t* w, const uint8_t* x, size_t stride, int64_t n, float* out) {
+  using namespace simd;
+  const V low_nibbles = splat_i8(0x0F), eight = splat_i8(8);
+  F acc[N];
+  for (auto& a : acc) a = zero_f32();
+  for (int64_t b = 0; b < n / 32; ++b, w += 18) {
+    const V packed = load(w + 2);
+    const V lo = sub_i8(bit_and(packed, low_nibbles), eight);
+    const V hi = sub_i8(shr_u8<4>(packed), eight);
+    const float dw = half(w);
+    for (int k = 0; k < N; ++k) {
+      const auto& y = block_of<BlockQ8_0>(x, stride, k, b);
+      const V sum = add_i32(dot_i8(lo, load(y.qs)), dot_i8(hi, load(y.qs + 16)));
+      acc[k] = mul_add_f32(to_f32(sum), splat_f32(dw * y.d), acc[k]);
+    }
+  }
+  for (int k = 0; k < N; ++k) out[k] = sum_f32(acc[k]);
+}
+
+// Q4_1 and Q5_1 store unsigned quants with a per-block minimum m: w = d * q + m, so the dot
+// with Q8_1 activations is d * dx * sum(q * qx) + m * s, where s = dx * sum(qx).
+template <int N>
+void dot_q4_1(const uint8_t* w, const uint8_t* x, size_t stride, int64_t n, float* out) {
+  using namespace simd;
+  const V low_nibbles = splat_i8(0x0F);
+  F acc[N];
+  for (auto& a : acc) a = zero_f32();
+  float min_sum[N] = {};
+  for (int64_t b = 0; b < n / 32; ++b, w += 20) {
+    const V packed = load(w + 4);
+    const V lo = bit_and(packed, low_nibbles), hi = shr_u8<4>(packed);
+    const float dw = half(w), mw = half(w + 2);
+    for (int k = 0; k < N; ++k) {
+      const auto& y = block_of<BlockQ8_1>(x, stride, k, b);
+      const V sum = add_i32(dot_i8(lo, load(y.qs)), dot_i8(hi, load(y.qs + 16)));
+      acc[k] = mul_add_f32(to_f32(sum), splat_f32(dw * y.d), acc[k]);
+      min_sum[k] += mw * y.s;
+    }
+  }
+  for (int k = 0; k < N; ++k) out[k] = sum_f32(acc[k]) + min_sum[k];
+}
+
+// Q5_0: a fifth bit per quant from a 32-bit mask, and an offset of 16.
+template <int N>
+void dot_q5_0(const uint8_t* w, const uint8_t* x, size_t stride, int64_t n, float* out) {
+  using namespace simd;
+  const V low_nibbles = splat_i8(0x0F), sixteen = splat_i8(16);
+  F acc[N];
+  for (auto& a : acc) a = zero_f32();
+  for (int64_t b = 0; b < n / 32; ++b, w += 22) {
+    uint32_t qh;
+    std::memcpy(&qh, w + 2, 4);
+    const V packed = load(w + 6);
+    const V lo = sub_i8(bit_or(bit_and(packed, low_nibbles), fifth_bits(qh & 0xFFFF)), sixteen);
+    const V hi = sub_i8(bit_or(shr_u8<4>(packed), fifth_bits(qh >> 16)), sixteen);
+    const float dw = half(w);
+    for (int k = 0; k < N; ++k) {
+      const auto& y = block_of<BlockQ8_0>(x, stride, k, b);
+      const V sum = add_i32(dot_i8(lo, load(y.qs)), dot_i8(hi, load(y.qs + 16)));
+      acc[k] = mul_add_f32(to_f32(sum), splat_f32(dw * y.d), acc[k]);
+    }
+  }
+  for (int k = 0; k < N; ++k) out[k] = sum_f32(acc[k]);
+}
+
+template <int N>
+void dot_q5_1(const uint8_t* w, const uint8_t* x, size_t stride, int64_t n, float* out) {
+  using namespace simd;
+  const V low_nibbles = splat_i8(0x0F);
+  F acc[N];
+  for (auto& a : acc) a = zero_f32();
+  float min_sum[N] = {};
+  for (int64_t b = 0; b < n / 32; ++b, w += 24) {
+    uint32_t qh;
+    std::memcpy(&qh, w + 4, 4);
+    const V packed = load(w + 8);
+    const V lo = bit_or(bit_and(packed, low_nibbles), fifth_bits(qh & 0xFFFF));
+    const V hi = bit_or(shr_u8<4>(packed), fifth_bits(qh >> 16));
+    const float dw = half(w), mw = half(w + 2);
+    for (int k = 0; k < N; ++k) {
+      const auto& y = block_of<BlockQ8_1>(x, stride, k, b);
+      const V sum = add_i32(dot_i8(lo, load(y.qs)), dot_i8(hi, load(y.qs + 16)));
+      acc[k] = mul_add_f32(to_f32(sum), splat_f32(dw * y.d), acc[k]);
+      min_sum[k] += mw * y.s;
+    }
+  }
+  for (int k = 0; k < N; ++k) out[k] = sum_f32(acc[k]) + min_sum[k];
+}
+
+// K-quants: integer sums of whole super-blocks, each sub-block's product scaled by its integer
+// scale inside int32 lanes; one float multiply-add per super-block and token.
+template <int N>
+void dot_q4_k(const uint8_t* w, const uint8_t* x, size_t stride, int64_t n, float* out) {
+  using namespace simd;
+  const V low_nibbles = splat_i8(0x0F);
+  F acc[N];
+  for (auto& a : acc) a = zero_f32();
+  float min_sum[N] = {};
+  for (int64_t b = 0; b < n / 256; ++b, w += 144) {
+    const uint8_t* packed_scales = w + 4;
+    int scale[8], min[8];
+    for (int j = 0; j < 8; ++j) {
+      if (j < 4) {
+        scale[j] = packed_scales[j] & 63;
+        min[j] = packed_scales[j + 4] & 63;
+      } else {
+        scale[j] = (packed_scales[j + 4] & 0x0F) | ((packed_scales[j - 4] >> 6) << 4);
+        min[j] = (packed_scales[j + 4] >> 4) | ((packed_scales[j] >> 6) << 4);
+      }
+    }
+    const float d = half(w), dmin = half(w + 2);
+    V sumi[N];
+    for (auto& v : sumi) v = zero();
+    const uint8_t* q = w + 16;
+    for (int j = 0; j < 4; ++j, q += 32) {
+      const V q0 = load(q), q1 = load(q + 16);
+      const V lo0 = bit_and(q0, low_nibbles), lo1 = bit_and(q1, low_nibbles);
+      const V hi0 = shr_u8<4>(q0), hi1 = shr_u8<4>(q1);
+      const V scale_lo = splat_i32(scale[2 * j]), scale_hi = splat_i32(scale[2 * j + 1]);
+      for (int k = 0; k < N; ++k) {
+        const int8_t* xq = block_of<BlockQ8_K>(x, stride, k, b).qs + 64 * j;
+        const V lo = add_i32(dot_i8(lo0, load(xq)), dot_i8(lo1, load(xq + 16)));
+        const V hi = add_i32(dot_i8(hi0, load(xq + 32)), dot_i8(hi1, load(xq + 48)));
+        sumi[k] = add_i32(sumi[k], add_i32(mul_i32(lo, scale_lo), mul_i32(hi, scale_hi)));
+      }
+    }
+    for (int k = 0; k < N; ++k) {
+      const auto& y = block_of<BlockQ8_K>(x, stride, k, b);
+      int mins = 0;
+      for (int j = 0; j < 8; ++j) mins += min[j] * (y.bsums[2 * j] + y.bsums[2 * j + 1]);
+      acc[k] = mul_add_f32(to_f32(sumi[k]), splat_f32(y.d * d), acc[k]);
+      min_sum[k] += (y.d * dmin) * static_cast<float>(mins);
+    }
+  }
+  for (int k = 0; k < N; ++k) out[k] = sum_f32(acc[k]) - min_sum[k];
+}
+
+// Q5_K: Q4_K's layout plus a fifth bit for every quant, two bits per 64 values in qh.
+template <int N>
+void dot_q5_k(const uint8_t* w, const uint8_t* x, size_t stride, int64_t n, float* out) {
+  using namespace simd;
+  const V low_nibbles = splat_i8(0x0F), fifth = splat_i8(0x10);
+  F acc[N];
+  for (auto& a : acc) a = zero_f32();
+  float min_sum[N] = {};
+  for (int64_t b = 0; b < n / 256; ++b, w += 176) {
+    const uint8_t* packed_scales = w + 4;
+    int scale[8], min[8];
+    for (int j = 0; j < 8; ++j) {
+      if (j < 4) {
+        scale[j] = packed_scales[j] & 63;
+        min[j] = packed_scales[j + 4] & 63;
+      } else {
+        scale[j] = (packed_scales[j + 4] & 0x0F) | ((packed_scales[j - 4] >> 6) << 4);
+        min[j] = (packed_scales[j + 4] >> 4) | ((packed_scales[j] >> 6) << 4);
+      }
+    }
+    const float d = half(w), dmin = half(w + 2);
+    const V qh0 = load(w + 16), qh1 = load(w + 32);
+    V sumi[N];
+    for (auto& v : sumi) v = zero();
+    const uint8_t* q = w + 48;
+    for (int j = 0; j < 4; ++j, q += 32) {
+      const V bit_lo = splat_i8(static_cast<int8_t>(1 << (2 * j)));
+      const V bit_hi = splat_i8(static_cast<int8_t>(1 << (2 * j + 1)));
+      const V q0 = load(q), q1 = load(q + 16);
+      const V lo0 = bit_or(bit_and(q0, low_nibbles), bit_and(has_bits(qh0, bit_lo), fifth));
+      const V lo1 = bit_or(bit_and(q1, low_nibbles), bit_and(has_bits(qh1, bit_lo), fifth));
+      const V hi0 = bit_or(shr_u8<4>(q0), bit_and(has_bits(qh0, bit_hi), fifth));
+      const V hi1 = bit_or(shr_u8<4>(q1), bit_and(has_bits(qh1, bit_hi), fifth));
+      const V scale_lo = splat_i32(scale[2 * j]), scale_hi = splat_i32(scale[2 * j + 1]);
+      for (int k = 0; k < N; ++k) {
+        const int8_t* xq = block_of<BlockQ8_K>(x, stride, k, b).qs + 64 * j;
+        const V lo = add_i32(dot_i8(lo0, load(xq)), dot_i8(lo1, load(xq + 16)));
+        const V hi = add_i32(dot_i8(hi0, load(xq + 32)), dot_i8(hi1, load(xq + 48)));
+        sumi[k] = add_i32(sumi[k], add_i32(mul_i32(lo, scale_lo), mul_i32(hi, scale_hi)));
+      }
+    }
+    for (int k = 0; k < N; ++k) {
+      const auto& y = block_of<BlockQ8_K>(x, stride, k, b);
+      int mins = 0;
+      for (int j = 0; j < 8; ++j) mins += min[j] * (y.bsums[2 * j] + y.bsums[2 * j + 1]);
+      acc[k] = mul_add_f32(to_f32(sumi[k]), splat_f32(y.d * d), acc[k]);
+      min_sum[k] += (y.d * dmin) * static_cast<float>(mins);
+    }
+  }
+  for (int k = 0; k < N; ++k) out[k] = sum_f32(acc[k]) - min_sum[k];
+}
+
+template <int N>
+void dot_q6_k(const uint8_t* w, const uint8_t* x, size_t stride, int64_t n, float* out) {
+  using namespace simd;
+  const V low_nibbles = splat_i8(0x0F), two_bits = splat_i8(3), offset = splat_i8(32);
+  F acc[N];
+  for (auto& a : acc) a = zero_f32();
+  for (int64_t b = 0; b < n / 256; ++b, w += 210) {
+    const uint8_t* ql = w;
+    const uint8_t* qh = w + 128;
+    const auto* sc = reinterpret_cast<const int8_t*>(w + 192);
+    V sumi[N];
+    for (auto& v : sumi) v = zero();
+    for (int chunk = 0; chunk < 2; ++chunk, ql += 64, qh += 32, sc += 8) {
+      for (int l = 0; l < 32; l += 16) {
+        const V a = load(ql + l), c = load(ql + 32 + l), h = load(qh + l);
+        // Four 6-bit values per position: low nibbles of a and c, high nibbles of a and c,
+        // each with two bits of h on top.
+        const V q1 =
+            sub_i8(bit_or(bit_and(a, low_nibbles), shl4_small(bit_and(h, two_bits))), offset);
+        const V q2 = sub_i8(
+            bit_or(bit_and(c, low_nibbles), shl4_small(bit_and(shr_u8<2>(h), two_bits))), offset);
+        const V q3 =
+            sub_i8(bit_or(shr_u8<4>(a), shl4_small(bit_and(shr_u8<4>(h), two_bits))), offset);
+        const V q4 = sub_i8(bit_or(shr_u8<4>(c), shl4_small(shr_u8<6>(h))), offset);
+        const int g = l / 16;
+        const V s1 = splat_i32(sc[g]), s2 = splat_i32(sc[g + 2]);
+        const V s3 = splat_i32(sc[g + 4]), s4 = splat_i32(sc[g + 6]);
+        for (int k = 0; k < N; ++k) {
+          const int8_t* xq = block_of<BlockQ8_K>(x, stride, k, b).qs + 128 * chunk + l;
+          V sum = mul_i32(dot_i8(q1, load(xq)), s1);
+          sum = add_i32(sum, mul_i32(dot_i8(q2, load(xq + 32)), s2));
+          sum = add_i32(sum, mul_i32(dot_i8(q3, load(xq + 64)), s3));
+          sum = add_i32(sum, mul_i32(dot_i8(q4, load(xq + 96)), s4));
+          sumi[k] = add_i32(sumi[k], sum);
+        }
+      }
+    }
+    const float d = half(w + 208);
+    for (int k = 0; k < N; ++k) {
+      const auto& y = block_of<BlockQ8_K>(x, stride, k, b);
+      acc[k] = mul_add_f32(to_f32(sumi[k]), splat_f32(y.d * d), acc[k]);
+    }
+  }
+  for (int k = 0; k < N; ++k) out[k] = sum_f32(acc[k]);
+}
+
+// Adapts a kernel template to both entry points: one activation row, or up to four.
+#define PIPIT_KERNEL_ENTRIES(name)                                                       \
+  float name##_one(const uint8_t* w, const void* x, int64_t n) {                         \
+    float out;                                                                           \
+    name<1>(w, static_cast<const uint8_t*>(x), 0, n, &out);                              \
+    return out;                                                                          \
+  }                                                                                      \
+  void name##_many(const uint8_t* w, const void* x, size_t stride, int count, int64_t n, \
+                   float* out) {                                                         \
+    const auto* xb = static_cast<const uint8_t*>(x);                                     \
+    switch (count) {                                                                     \
+      case 1:                                                                            \
+        name<1>(w, xb, stride, n, out);                                                  \
+        return;                                                                          \
+      case 2:                                                                            \
+        name<2>(w, xb, stride, n, out);                                                  \
+        return;                                                                          \
+      case 3:                                                                            \
+        name<3>(w, xb, stride, n, out);                                                  \
+        return;                                                                          \
+      default:                                                                           \
+        name<4>(w, xb, stride, n, out);                                                  \
+        return;                                                                          \
+    }                                                                                    \
+  }
+
+PIPIT_KERNEL_ENTRIES(dot_q8_0)
+PIPIT_KERNEL_ENTRIES(dot_q4_0)
+PIPIT_KERNEL_ENTRIES(dot_q4_k)
+PIPIT_KERNEL_ENTRIES(dot_q6_k)
+PIPIT_KERNEL_ENTRIES(dot_q4_1)
+PIPIT_KERNEL_ENTRIES(dot_q5_0)
+PIPIT_KERNEL_ENTRIES(dot_q5_1)
+PIPIT_KERNEL_ENTRIES(dot_q5_k)
+
+}  // namespace
+
+DotFn simd_dot(TensorType type) {
+  switch (type) {
+    case TensorType::F32:
+      return dot_f32;
+    case TensorType::F16:
+      return dot_f16;
+    case TensorType::BF16:
+      return dot_bf16;
+    case TensorType::Q8_0:
+      return dot_q8_0_one;
+    case TensorType::Q4_0:
+      return dot_q4_0_one;
+    case TensorType::Q4_K:
+      return dot_q4_k_one;
+    case TensorType::Q6_K:
+      return dot_q6_k_one;
+    case TensorType::Q4_1:
+      return dot_q4_1_one;
+    case TensorType::Q5_0:
+      return dot_q5_0_one;
+    case TensorType::Q5_1:
+      return dot_q5_1_one;
+    case TensorType::Q5_K:
+      return dot_q5_k_one;
+    default:
+      return reference_dot(type);
+  }
+}
+
+MultiDotFn simd_multi_dot(TensorType type) {
+  switch (type) {
+    case TensorType::Q8_0:
+      return dot_q8_0_many;
+    case TensorType::Q4_0:
+      return dot_q4_0_many;
+    case TensorType::Q4_K:
+      return dot_q4_k_many;
+    case TensorType::Q6_K:
+      return dot_q6_k_many;
+    case TensorType::Q4_1:
+      return dot_q4_1_many;
+    case TensorType::Q5_0:
+      return dot_q5_0_many;
+    case TensorType::Q5_1:
+      return dot_q5_1_many;
+    case TensorType::Q5_K:
+      return dot_q5_k_many;
+    default:
+      return nullptr;
+  }
+}
+
+}  // namespace pipit::kernels

@@ -1,0 +1,235 @@
+// The handful of 128-bit integer operations the quantized dot products need, spelled once
+// for WebAssembly SIMD128 and once for x86 SSE4.1 (xsimd 8.1 has no widening int8 product).
+// Lane order of dot_i8 differs between the two, which is fine: callers only ever add all
+// four lanes together or scale them uniformly.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+
+#if defined(__wasm_simd128__)
+#include <wasm_simd128.h>
+#elif defined(__SSE4_1__)
+#include <immintrin.h>
+#else
+#error "pipit's quantized kernels need WebAssembly SIMD128 or x86 SSE4.1"
+#endif
+
+namespace pipit::simd {
+
+#if defined(__wasm_simd128__)
+
+using V = v128_t;
+using F = v128_t;
+inline V load(const void* p) {
+  return wasm_v128_load(p);
+}
+inline V splat_i8(int8_t v) {
+  return wasm_i8x16_splat(v);
+}
+inline V splat_i32(int32_t v) {
+  return wasm_i32x4_splat(v);
+}
+inline F splat_f32(float v) {
+  return wasm_f32x4_splat(v);
+}
+inline V zero() {
+  return wasm_i32x4_const(0, 0, 0, 0);
+}
+inline F zero_f32() {
+  return wasm_f32x4_splat(0.0f);
+}
+inline V bytes(int8_t b0, int8_t b1, int8_t b2, int8_t b3, int8_t b4, int8_t b5, int8_t b6,
+               int8_t b7, int8_t b8, int8_t b9, int8_t b10, int8_t b11, int8_t b12, int8_t b13,
+               int8_t b14, int8_t b15) {
+  return wasm_i8x16_make(b0, b1, b2, b3, b4, b5, b6, b7, b8, b9, b10, b11, b12, b13, b14, b15);
+}
+inline V bit_and(V a, V b) {
+  return wasm_v128_and(a, b);
+}
+inline V bit_or(V a, V b) {
+  return wasm_v128_or(a, b);
+}
+inline V sub_i8(V a, V b) {
+  return wasm_i8x16_sub(a, b);
+}
+// Per byte: (v >> n) for unsigned bytes, and (v << 4) for values below 16.
+template <int n>
+inline V shr_u8(V v) {
+  return wasm_u8x16_shr(v, n);
+}
+inline V shl4_small(V v) {
+  return wasm_i8x16_shl(v, 4);
+}
+// The bytes of v at the positions idx names (each below 16).
+inline V shuffle_bytes(V v, V idx) {
+  return wasm_i8x16_swizzle(v, idx);
+}
+// 0xFF in each byte where every bit of `bits` is set in v, else 0.
+inline V has_bits(V v, V bits) {
+  return wasm_i8x16_eq(wasm_v128_and(v, bits), bits);
+}
+inline V add_i32(V a, V b) {
+  return wasm_i32x4_add(a, b);
+}
+inline V mul_i32(V a, V b) {
+  return wasm_i32x4_mul(a, b);
+}
+inline F to_f32(V v) {
+  return wasm_f32x4_convert_i32x4(v);
+}
+inline F load_f32(const float* p) {
+  return wasm_v128_load(p);
+}
+inline F mul_f32(F a, F b) {
+  return wasm_f32x4_mul(a, b);
+}
+inline F bits_as_f32(V v) {
+  return v;
+}
+inline V f32_as_bits(F v) {
+  return v;
+}
+template <int n>
+inline V shl_i32(V v) {
+  return wasm_i32x4_shl(v, n);
+}
+// Zero-extends the low or high four of eight uint16 lanes to uint32.
+inline V widen_low_u16(V v) {
+  return wasm_u32x4_extend_low_u16x8(v);
+}
+inline V widen_high_u16(V v) {
+  return wasm_u32x4_extend_high_u16x8(v);
+}
+inline F mul_add_f32(F a, F b, F acc) {
+  return wasm_f32x4_add(acc, wasm_f32x4_mul(a, b));
+}
+inline float sum_f32(F v) {
+  return (wasm_f32x4_extract_lane(v, 0) + wasm_f32x4_extract_lane(v, 1)) +
+         (wasm_f32x4_extract_lane(v, 2) + wasm_f32x4_extract_lane(v, 3));
+}
+// Four int32 lanes whose total is the dot product of 16 int8 pairs. Needs a in [-128, 127]
+// and b in [-127, 127], so two products never overflow int16.
+inline V dot_i8(V a, V b) {
+  const V lo = wasm_i16x8_extmul_low_i8x16(a, b);
+  const V hi = wasm_i16x8_extmul_high_i8x16(a, b);
+  return wasm_i32x4_extadd_pairwise_i16x8(wasm_i16x8_add(lo, hi));
+}
+
+#else
+
+using V = __m128i;
+using F = __m128;
+inline V load(const void* p) {
+  return _mm_loadu_si128(static_cast<const __m128i*>(p));
+}
+inline V splat_i8(int8_t v) {
+  return _mm_set1_epi8(v);
+}
+inline V splat_i32(int32_t v) {
+  return _mm_set1_epi32(v);
+}
+inline F splat_f32(float v) {
+  return _mm_set1_ps(v);
+}
+inline V zero() {
+  return _mm_setzero_si128();
+}
+inline F zero_f32() {
+  return _mm_setzero_ps();
+}
+inline V bytes(int8_t b0, int8_t b1, int8_t b2, int8_t b3, int8_t b4, int8_t b5, int8_t b6,
+               int8_t b7, int8_t b8, int8_t b9, int8_t b10, int8_t b11, int8_t b12, int8_t b13,
+               int8_t b14, int8_t b15) {
+  return _mm_setr_epi8(b0, b1, b2, b3, b4, b5, b6, b7, b8, b9, b10, b11, b12, b13, b14, b15);
+}
+inline V bit_and(V a, V b) {
+  return _mm_and_si128(a, b);
+}
+inline V bit_or(V a, V b) {
+  return _mm_or_si128(a, b);
+}
+inline V sub_i8(V a, V b) {
+  return _mm_sub_epi8(a, b);
+}
+// SSE has no byte shifts: shift 16-bit lanes and mask off what crossed from the neighbour.
+template <int n>
+inline V shr_u8(V v) {
+  return _mm_and_si128(_mm_srli_epi16(v, n), _mm_set1_epi8(static_cast<char>(0xFF >> n)));
+}
+inline V shl4_small(V v) {
+  return _mm_slli_epi16(v, 4);
+}
+inline V shuffle_bytes(V v, V idx) {
+  return _mm_shuffle_epi8(v, idx);
+}
+inline V has_bits(V v, V bits) {
+  return _mm_cmpeq_epi8(_mm_and_si128(v, bits), bits);
+}
+inline V add_i32(V a, V b) {
+  return _mm_add_epi32(a, b);
+}
+inline V mul_i32(V a, V b) {
+  return _mm_mullo_epi32(a, b);
+}
+inline F to_f32(V v) {
+  return _mm_cvtepi32_ps(v);
+}
+inline F load_f32(const float* p) {
+  return _mm_loadu_ps(p);
+}
+inline F mul_f32(F a, F b) {
+  return _mm_mul_ps(a, b);
+}
+inline F bits_as_f32(V v) {
+  return _mm_castsi128_ps(v);
+}
+inline V f32_as_bits(F v) {
+  return _mm_castps_si128(v);
+}
+template <int n>
+inline V shl_i32(V v) {
+  return _mm_slli_epi32(v, n);
+}
+inline V widen_low_u16(V v) {
+  return _mm_cvtepu16_epi32(v);
+}
+inline V widen_high_u16(V v) {
+  return _mm_unpackhi_epi16(v, _mm_setzero_si128());
+}
+inline F mul_add_f32(F a, F b, F acc) {
+  return _mm_add_ps(acc, _mm_mul_ps(a, b));
+}
+inline float sum_f32(F v) {
+  alignas(16) float lanes[4];
+  _mm_store_ps(lanes, v);
+  return (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
+}
+// maddubs wants its first operand unsigned: move a's sign onto b.
+inline V dot_i8(V a, V b) {
+  const V products = _mm_maddubs_epi16(_mm_abs_epi8(a), _mm_sign_epi8(b, a));
+  return _mm_madd_epi16(products, _mm_set1_epi16(1));
+}
+
+#endif
+
+// Four halves (in the low 16 bits of each uint32 lane) as floats, exactly, for every finite
+// half: the same exponent trick as pipit::f16_to_f32.
+inline F halves_to_f32(V h) {
+  const V magnitude = shl_i32<13>(bit_and(h, splat_i32(0x7FFF)));
+  const V sign = shl_i32<16>(bit_and(h, splat_i32(0x8000)));
+  return bits_as_f32(
+      bit_or(f32_as_bits(mul_f32(bits_as_f32(magnitude), splat_f32(0x1p112f))), sign));
+}
+
+// Byte j of the result is 0x10 when bit j of the 16-bit mask `bits` is set: the fifth bit of
+// sixteen 5-bit quants.
+inline V fifth_bits(uint16_t bits) {
+  V v = zero();
+  std::memcpy(&v, &bits, 2);
+  const V spread = shuffle_bytes(v, bytes(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1));
+  const V select = bytes(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128);
+  return bit_and(has_bits(spread, select), splat_i8(0x10));
+}
+
+}  // namespace pipit::simd

@@ -1,0 +1,181 @@
+// Every weight type's dot products, three ways that must agree: the SIMD kernel, the scalar
+// integer reference, and plain floats from the independent dequantizers.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "core/f16.h"
+#include "quant/activations.h"
+#include "quant/dot.h"
+#include "quant/kernels.h"
+
+namespace pipit::kernels {
+namespace {
+
+struct TypeCase {
+  TensorType type;
+  std::vector<int> half_offsets;  // where each block keeps an f16 scale
+};
+
+const TypeCase kCases[] = {
+    {TensorType::Q8_0, {0}},   {TensorType::Q4_0, {0}},    {TensorType::Q4_1, {0, 2}},
+    {TensorType::Q5_0, {0}},   {TensorType::Q5_1, {0, 2}}, {TensorType::Q2_K, {80, 82}},
+    {TensorType::Q3_K, {108}}, {TensorType::Q4_K, {0, 2}}, {TensorType::Q5_K, {0, 2}},
+    {TensorType::Q6_K, {208}}, {TensorType::F16, {}},      {TensorType::F32, {}},
+    {TensorType::BF16, {}},
+};
+
+// A row of random blocks: random bytes are valid quant data once the f16 scales hold sane
+// values (random bits could be NaN or huge).
+std::vector<uint8_t> random_row(const TypeCase& c, int64_t n, std::mt19937& rng) {
+  const TypeTraits t = type_traits(c.type);
+  std::vector<uint8_t> row(row_bytes(t, n));
+  std::uniform_real_distribution<float> scale(0.001f, 0.05f), value(-2.0f, 2.0f);
+  for (auto& b : row) b = static_cast<uint8_t>(rng());
+  if (c.type == TensorType::F16 || c.type == TensorType::F32 || c.type == TensorType::BF16) {
+    for (int64_t i = 0; i < n; ++i) {
+      const float v = value(rng);
+      if (c.type == TensorType::F32) std::memcpy(&row[4 * i], &v, 4);
+      if (c.type == TensorType::F16) {
+        const uint16_t h = f32_to_f16(v);
+        std::memcpy(&row[2 * i], &h, 2);
+      }
+      if (c.type == TensorType::BF16) {
+        const uint16_t h = static_cast<uint16_t>(float_bits(v) >> 16);
+        std::memcpy(&row[2 * i], &h, 2);
+      }
+    }
+    return row;
+  }
+  for (size_t block = 0; block < row.size(); block += t.block_bytes) {
+    for (int offset : c.half_offsets) {
+      const uint16_t h = f32_to_f16(scale(rng));
+      std::memcpy(&row[block + offset], &h, 2);
+    }
+  }
+  return row;
+}
+
+// The activations in the weight type's format, and the float values they stand for.
+std::vector<uint8_t> quantized_activations(TensorType type, const std::vector<float>& x,
+                                           std::vector<float>& represented) {
+  const int64_t n = static_cast<int64_t>(x.size());
+  std::vector<uint8_t> out;
+  represented.assign(x.begin(), x.end());
+  switch (activation_format(type)) {
+    case ActivationFormat::kF32:
+      out.resize(n * 4);
+      std::memcpy(out.data(), x.data(), n * 4);
+      break;
+    case ActivationFormat::kF16:
+      for (float& v : represented) v = f16_to_f32(f32_to_f16(v));
+      out.resize(n * 4);
+      std::memcpy(out.data(), represented.data(), n * 4);
+      break;
+    case ActivationFormat::kQ8_0: {
+      out.resize(n / 32 * sizeof(BlockQ8_0));
+      auto* b = reinterpret_cast<BlockQ8_0*>(out.data());
+      quantize_q8_0(x.data(), b, n);
+      for (int64_t i = 0; i < n; ++i) represented[i] = b[i / 32].d * b[i / 32].qs[i % 32];
+      break;
+    }
+    case ActivationFormat::kQ8_1: {
+      out.resize(n / 32 * sizeof(BlockQ8_1));
+      auto* b = reinterpret_cast<BlockQ8_1*>(out.data());
+      quantize_q8_1(x.data(), b, n);
+      for (int64_t i = 0; i < n; ++i) represented[i] = b[i / 32].d * b[i / 32].qs[i % 32];
+      break;
+    }
+    case ActivationFormat::kQ8_K: {
+      out.resize(n / 256 * sizeof(BlockQ8_K));
+      auto* b = reinterpret_cast<BlockQ8_K*>(out.data());
+      quantize_q8_K(x.data(), b, n);
+      for (int64_t i = 0; i < n; ++i) represented[i] = b[i / 256].d * b[i / 256].qs[i % 256];
+      break;
+    }
+  }
+  return out;
+}
+
+TEST(Dot, SimdReferenceAndDequantizedFloatsAgree) {
+  std::mt19937 rng(1234);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (const TypeCase& c : kCases) {
+    SCOPED_TRACE(type_name(static_cast<uint32_t>(c.type)));
+    for (int64_t n : {256, 1024, 4864}) {
+      if (n % type_traits(c.type).block_elems != 0) continue;
+      for (int trial = 0; trial < 20; ++trial) {
+        const std::vector<uint8_t> w = random_row(c, n, rng);
+        std::vector<float> x(n), represented;
+        for (float& v : x) v = normal(rng);
+        const std::vector<uint8_t> act = quantized_activations(c.type, x, represented);
+        std::vector<float> wf(n);
+        dequantize_row(c.type, w.data(), wf.data(), n);
+        double exact = 0.0, magnitude = 0.0;
+        for (int64_t i = 0; i < n; ++i) {
+          exact += static_cast<double>(wf[i]) * represented[i];
+          magnitude += std::fabs(static_cast<double>(wf[i]) * represented[i]);
+        }
+        const float reference = reference_dot(c.type)(w.data(), act.data(), n);
+        const float simd = simd_dot(c.type)(w.data(), act.data(), n);
+        // Both compute the same integers; only float rounding of the per-block scaling differs.
+        const double bound = 1e-5 * magnitude + 1e-6;
+        EXPECT_NEAR(reference, exact, bound) << "n=" << n << " trial " << trial;
+        EXPECT_NEAR(simd, reference, bound) << "n=" << n << " trial " << trial;
+      }
+    }
+  }
+}
+
+// A flipped nibble or a scale read from the wrong offset shows up as a difference of whole
+// weight units, far above the bound: make sure the test would see one.
+TEST(Dot, ComparisonDetectsACorruptedBlock) {
+  std::mt19937 rng(99);
+  const TypeCase& c = kCases[1];  // Q4_0
+  std::vector<uint8_t> w = random_row(c, 256, rng);
+  std::vector<float> x(256, 1.0f), represented;
+  const std::vector<uint8_t> act = quantized_activations(c.type, x, represented);
+  const float before = simd_dot(c.type)(w.data(), act.data(), 256);
+  w[5] ^= 0x0F;
+  const float after = simd_dot(c.type)(w.data(), act.data(), 256);
+  EXPECT_GT(std::fabs(after - before), 1e-3f);
+}
+
+TEST(Activations, Q8KScalesByTheLargestMagnitudeAndRoundsHalfToEven) {
+  std::vector<float> x(256, 0.0f);
+  x[0] = -127.0f;  // the first value of largest magnitude sets the scale: -127 / -127 = 1
+  x[1] = 2.5f;     // a tie: rounds to even, 2
+  x[2] = 3.5f;     // a tie: rounds to even, 4
+  x[3] = 127.0f;
+  BlockQ8_K b;
+  quantize_q8_K(x.data(), &b, 256);
+  EXPECT_FLOAT_EQ(b.d, 1.0f);
+  EXPECT_EQ(b.qs[0], -127);
+  EXPECT_EQ(b.qs[1], 2);
+  EXPECT_EQ(b.qs[2], 4);
+  EXPECT_EQ(b.qs[3], 127);
+  EXPECT_EQ(b.bsums[0], 6);
+
+  x[0] = 127.0f;  // now a positive maximum: the scale turns negative
+  quantize_q8_K(x.data(), &b, 256);
+  EXPECT_FLOAT_EQ(b.d, -1.0f);
+  EXPECT_EQ(b.qs[0], -127);
+  EXPECT_EQ(b.qs[1], -2);
+}
+
+TEST(Activations, Q8_0KeepsTheScaleInHalfPrecision) {
+  std::vector<float> x(32, 0.0f);
+  x[0] = 1.0f;
+  x[1] = -0.5f;
+  BlockQ8_0 b;
+  quantize_q8_0(x.data(), &b, 32);
+  EXPECT_FLOAT_EQ(b.d, f16_to_f32(f32_to_f16(1.0f / 127.0f)));
+  EXPECT_EQ(b.qs[0], 127);
+  EXPECT_EQ(b.qs[1], -64);  // -63.5 rounds to the even -64
+}
+
+}  // namespace
+}  // namespace pipit::kernels
