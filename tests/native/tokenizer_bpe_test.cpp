@@ -424,6 +424,13 @@ TEST(WordPiece, BertNormalisesAndWraps) {
   EXPECT_EQ(t.decode(t.encode("Hello, World!", false, false)), "hello , world !");
   EXPECT_EQ(t.decode(t.encode("unaffable", false, false)), "unaffable");
   EXPECT_TRUE(t.encode(" \t\n", false, false).empty());
+  EXPECT_TRUE(t.encode("", false, false).empty());
+  EXPECT_EQ(t.encode("", true, false), (std::vector<TokenId>{101, 102}));
+  // Malformed bytes become U+FFFD, which BERT's normalisation drops (the word stays whole).
+  EXPECT_EQ(t.encode("un\xFF"
+                     "affable",
+                     false, false),
+            t.encode("unaffable", false, false));
   EXPECT_EQ(t.encode("\xF0\x9F\xA6\x99", false, false), (std::vector<TokenId>{100}));  // [UNK]
 }
 
