@@ -10,12 +10,14 @@
 #include <exception>
 #include <memory>
 #include <new>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "core/error.h"
 #include "core/utf8.h"
+#include "gguf/gguf.h"
 #include "model/model.h"
 #include "session/session.h"
 #include "tokenizer/tokenizer.h"
@@ -59,10 +61,10 @@ auto guarded(F&& f) -> decltype(f()) {
   raise_pending();
 }
 
+// An Int32Array copy of the ids: one copy out of WASM memory rather than a JS call per id,
+// which dominated tokenizing long texts.
 val ids_to_array(const std::vector<pipit::TokenId>& ids) {
-  val out = val::array();
-  for (size_t i = 0; i < ids.size(); ++i) out.set(i, ids[i]);
-  return out;
+  return val::global("Int32Array").new_(emscripten::typed_memory_view(ids.size(), ids.data()));
 }
 
 std::vector<pipit::TokenId> array_to_ids(const val& ids) {
@@ -262,6 +264,63 @@ ModelHandle* loadModel(uintptr_t ptr, double size, bool allow_duplicate_keys) {
   });
 }
 
+// A tokenizer without a model, for vocab-only GGUFs (tensor_count 0) and for tokenizing
+// without loading weights.
+class TokenizerHandle {
+ public:
+  TokenizerHandle(std::unique_ptr<pipit::Tokenizer> tokenizer, std::string model, std::string pre,
+                  std::string name)
+      : tokenizer_(std::move(tokenizer)),
+        model_(std::move(model)),
+        pre_(std::move(pre)),
+        name_(std::move(name)) {}
+
+  val info() const {
+    const pipit::Vocab& vocab = tokenizer_->vocab();
+    val out = val::object();
+    out.set("model", model_);
+    out.set("pre", pre_);
+    out.set("name", name_);
+    out.set("nVocab", vocab.size());
+    out.set("bosId", vocab.bos);
+    out.set("eosId", vocab.eos);
+    out.set("addBos", vocab.add_bos);
+    out.set("endOfGeneration", ids_to_array(vocab.end_of_generation));
+    return out;
+  }
+
+  val tokenize(const std::string& text, bool add_bos, bool parse_special) const {
+    return guarded([&] { return ids_to_array(tokenizer_->encode(text, add_bos, parse_special)); });
+  }
+
+  std::string detokenize(const val& ids) const {
+    return guarded([&] {
+      const std::vector<pipit::TokenId> v = array_to_ids(ids);
+      return tokenizer_->decode(v);
+    });
+  }
+
+ private:
+  std::unique_ptr<pipit::Tokenizer> tokenizer_;
+  std::string model_, pre_, name_;
+};
+
+// Like loadModel, but reads only tokenizer.ggml.*; the bytes are freed before returning
+// (the tokenizer keeps its own copy of what it needs).
+TokenizerHandle* loadTokenizer(uintptr_t ptr, double size, bool allow_duplicate_keys) {
+  pipit::OwnedBytes bytes(reinterpret_cast<uint8_t*>(ptr));
+  return guarded([&] {
+    pipit::gguf::ParseOptions options;
+    options.allow_duplicate_keys = allow_duplicate_keys;
+    const pipit::gguf::File file = pipit::gguf::File::parse(
+        std::span<const uint8_t>(bytes.get(), static_cast<size_t>(size)), options);
+    return new TokenizerHandle(pipit::Tokenizer::from_gguf(file),
+                               std::string(file.get_string("tokenizer.ggml.model", "")),
+                               std::string(file.get_string("tokenizer.ggml.pre", "")),
+                               std::string(file.get_string("general.name", "")));
+  });
+}
+
 }  // namespace
 
 EMSCRIPTEN_BINDINGS(pipit) {
@@ -279,5 +338,11 @@ EMSCRIPTEN_BINDINGS(pipit) {
       .function("detokenize", &ModelHandle::detokenize)
       .function("createSession", &ModelHandle::createSession, emscripten::allow_raw_pointers());
 
+  emscripten::class_<TokenizerHandle>("Tokenizer")
+      .function("info", &TokenizerHandle::info)
+      .function("tokenize", &TokenizerHandle::tokenize)
+      .function("detokenize", &TokenizerHandle::detokenize);
+
   emscripten::function("loadModel", &loadModel, emscripten::allow_raw_pointers());
+  emscripten::function("loadTokenizer", &loadTokenizer, emscripten::allow_raw_pointers());
 }

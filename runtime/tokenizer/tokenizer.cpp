@@ -4,7 +4,9 @@
 
 #include "core/error.h"
 #include "core/utf8.h"
+#include "tokenizer/bpe.h"
 #include "tokenizer/spm.h"
+#include "tokenizer/wordpiece.h"
 
 namespace pipit {
 namespace {
@@ -12,8 +14,6 @@ namespace {
 // Tokenizer kinds llama.cpp knows that pipit does not implement yet, described for the
 // error message.
 std::string describe_unsupported(std::string_view model) {
-  if (model == "gpt2") return "byte-level BPE";
-  if (model == "bert") return "WordPiece";
   if (model == "t5") return "Unigram";
   if (model == "rwkv") return "RWKV";
   if (model == "plamo2") return "PLaMo 2";
@@ -33,10 +33,13 @@ void strip_prefix_space(std::string& piece) {
 std::unique_ptr<Tokenizer> Tokenizer::from_gguf(const gguf::File& file) {
   const std::string_view model = file.require("tokenizer.ggml.model").as_string();
   if (model == "llama") return tokenizer_detail::make_spm_tokenizer(file);
+  if (model == "gpt2") return tokenizer_detail::make_bpe_tokenizer(file);
+  if (model == "bert") return tokenizer_detail::make_wordpiece_tokenizer(file);
   fail(ErrorKind::kUnsupported, "tokenizer.ggml.model '" + std::string(model) + "' (" +
                                     describe_unsupported(model) +
                                     ") is not supported yet; pipit implements 'llama' "
-                                    "(SentencePiece)");
+                                    "(SentencePiece), 'gpt2' (byte-level BPE) and 'bert' "
+                                    "(WordPiece)");
 }
 
 std::string Tokenizer::decode(std::span<const TokenId> ids, TextPosition position) const {

@@ -58,6 +58,7 @@ class Tokenizer {
 
   // add_bos: prepend BOS (callers pass vocab().add_bos for the model's default). EOS is
   // never appended: a prompt is text to be continued; callers that want it add it.
+  // (WordPiece, for BERT, wraps the text in [CLS] ... [SEP] instead, as llama.cpp does.)
   // parse_special: text of control tokens becomes those tokens. User-defined tokens are
   // matched either way, as llama.cpp does.
   virtual std::vector<TokenId> encode(std::string_view text, bool add_bos,

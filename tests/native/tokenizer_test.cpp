@@ -17,104 +17,28 @@
 #include "gguf/gguf.h"
 #include "test_support.h"
 #include "tokenizer/tokenizer.h"
+#include "tokenizer_vectors.h"
 
 namespace pipit {
 namespace {
 
 using testing::model_path;
 
-std::vector<uint8_t> read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-// A GGUF's bytes kept alive alongside the tokenizer that was built from them.
-struct Loaded {
-  std::vector<uint8_t> bytes;
-  std::unique_ptr<Tokenizer> tokenizer;
-};
+using testing::ids_string;
+using testing::read_bytes;
+using testing::read_vectors;
+using testing::RoundTrip;
+using Vector = testing::TokenizerVector;
+using Loaded = testing::LoadedTokenizer;
 
 Loaded load(const std::string& path) {
-  Loaded l;
-  l.bytes = read_bytes(path);
-  l.tokenizer = Tokenizer::from_gguf(gguf::File::parse(l.bytes));
-  return l;
+  return testing::load_tokenizer(path);
 }
 
-// llama.cpp's test-tokenizer-0 format: inputs separated by a marker line, one line of
-// space-separated ids per input.
-struct Vector {
-  std::string text;
-  std::vector<TokenId> ids;
-};
-
-std::vector<Vector> read_vectors(const std::string& inp_path, const std::string& out_path) {
-  const std::string sep = "\n__ggml_vocab_test__\n";
-  std::string inp = read_text(inp_path);
-  std::vector<std::string> texts;
-  for (size_t pos; (pos = inp.find(sep)) != std::string::npos; inp.erase(0, pos + sep.size())) {
-    texts.push_back(inp.substr(0, pos));
-  }
-  std::istringstream out(read_text(out_path));
-  std::vector<Vector> vectors;
-  std::string line;
-  for (const std::string& text : texts) {
-    if (!std::getline(out, line)) break;
-    Vector v{text, {}};
-    std::istringstream ids(line);
-    for (TokenId id; ids >> id;) v.ids.push_back(id);
-    vectors.push_back(std::move(v));
-  }
-  EXPECT_EQ(vectors.size(), texts.size()) << out_path << " has fewer lines than inputs";
-  return vectors;
-}
-
-std::string ids_string(const std::vector<TokenId>& ids) {
-  std::string s;
-  for (TokenId id : ids) s += " " + std::to_string(id);
-  return s;
-}
-
-// Every vector encodes (no BOS, no special parsing) to llama.cpp's ids, and decodes back to
-// its text: SentencePiece with byte fallback loses nothing, and decode() drops only the
-// space add_space_prefix added.
+// SentencePiece with byte fallback loses nothing, and decode() drops only the space
+// add_space_prefix added: every vector round-trips.
 void check_vectors(const std::string& vocab_file, const std::string& vector_dir) {
-  const std::string gguf_path = model_path("vocab/" + vocab_file);
-  const std::string inp = model_path(vector_dir + vocab_file + ".inp");
-  PIPIT_REQUIRE_FILE(gguf_path);
-  PIPIT_REQUIRE_FILE(inp);
-  const Loaded l = load(gguf_path);
-  const std::vector<Vector> vectors =
-      read_vectors(inp, model_path(vector_dir + vocab_file + ".out"));
-  ASSERT_FALSE(vectors.empty());
-  size_t passed = 0, round_trips = 0;
-  for (const Vector& v : vectors) {
-    const std::vector<TokenId> got = l.tokenizer->encode(v.text, false, false);
-    if (got == v.ids) {
-      ++passed;
-    } else {
-      ADD_FAILURE() << "'" << v.text << "'\n  llama.cpp:" << ids_string(v.ids)
-                    << "\n  pipit:    " << ids_string(got);
-    }
-    const std::string back = l.tokenizer->decode(got);
-    if (back == v.text) {
-      ++round_trips;
-    } else {
-      ADD_FAILURE() << "decode(encode('" << v.text << "')) gave '" << back << "'";
-    }
-  }
-  std::cout << "[ vectors  ] " << vector_dir << vocab_file << ": " << passed << "/"
-            << vectors.size() << " encode, " << round_trips << "/" << vectors.size()
-            << " round trip\n";
-  ::testing::Test::RecordProperty("encode_passed",
-                                  std::to_string(passed) + "/" + std::to_string(vectors.size()));
+  testing::check_vectors("vocab/" + vocab_file, vector_dir, vocab_file, RoundTrip::kExact);
 }
 
 TEST(TokenizerVectors, LlamaSpm) {
@@ -351,17 +275,10 @@ void expect_error(const std::string& path, gguf::ParseOptions options, ErrorKind
   }
 }
 
-TEST(TokenizerErrors, Gpt2IsUnsupported) {
-  const std::string path = model_path("vocab/ggml-vocab-gpt-2.gguf");
-  PIPIT_REQUIRE_FILE(path);
-  expect_error(path, {}, ErrorKind::kUnsupported, "'gpt2'");
-}
-
-TEST(TokenizerErrors, DbrxNeedsDuplicateKeysAndIsUnsupported) {
+TEST(TokenizerErrors, DbrxNeedsDuplicateKeys) {
   const std::string path = model_path("vocab/extra-pr-branches/ggml-vocab-dbrx.gguf");
   PIPIT_REQUIRE_FILE(path);
   expect_error(path, {}, ErrorKind::kFormat, "general.file_type");
-  expect_error(path, {.allow_duplicate_keys = true}, ErrorKind::kUnsupported, "'gpt2'");
 }
 
 }  // namespace

@@ -36,6 +36,8 @@ usage:
       -n, --max-tokens N, --temp T, --top-k K, --top-p P, --seed S, --ctx N,
       --ignore-eos         as above
   pipit tokenize --model PATH --text TEXT [--no-bos] [--parse-special] [--json]
+                 [--allow-duplicate-keys]
+    Reads only the tokenizer, so vocab-only GGUFs work too.
   pipit info --model PATH [--json]
   pipit --help
 `;
@@ -61,7 +63,7 @@ const SPECS: Record<string, Spec> = {
   },
   tokenize: {
     values: new Set(['--model', '--text']),
-    flags: new Set(['--json', '--no-bos', '--parse-special']),
+    flags: new Set(['--json', '--no-bos', '--parse-special', '--allow-duplicate-keys']),
     required: ['--model', '--text'],
   },
   info: { values: new Set(['--model']), flags: new Set(['--json']), required: ['--model'] },
@@ -326,7 +328,9 @@ async function chat(p: Parsed): Promise<void> {
 }
 
 async function tokenize(p: Parsed): Promise<void> {
-  const model = await Pipit.load(str(p, '--model'));
+  const model = await Pipit.loadTokenizer(str(p, '--model'), {
+    allowDuplicateKeys: p.has('--allow-duplicate-keys'),
+  });
   try {
     const opts: { addBos?: boolean; parseSpecial: boolean } = {
       parseSpecial: p.has('--parse-special'),

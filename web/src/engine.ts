@@ -86,9 +86,27 @@ export interface RawSession {
 
 export interface RawModel {
   info(): RawInfo;
-  tokenize(text: string, addBos: boolean, parseSpecial: boolean): number[];
+  tokenize(text: string, addBos: boolean, parseSpecial: boolean): Int32Array;
   detokenize(ids: ArrayLike<number>): string;
   createSession(contextLength: number, threads: number): RawSession;
+  delete(): void;
+}
+
+export interface RawTokenizerInfo {
+  model: string;
+  pre: string;
+  name: string;
+  nVocab: number;
+  bosId: number;
+  eosId: number;
+  addBos: boolean;
+  endOfGeneration: Int32Array;
+}
+
+export interface RawTokenizer {
+  info(): RawTokenizerInfo;
+  tokenize(text: string, addBos: boolean, parseSpecial: boolean): Int32Array;
+  detokenize(ids: ArrayLike<number>): string;
   delete(): void;
 }
 
@@ -97,6 +115,7 @@ export interface RawModule {
   _malloc(size: number): number;
   _free(ptr: number): void;
   loadModel(ptr: number, size: number, allowDuplicateKeys: boolean): RawModel;
+  loadTokenizer(ptr: number, size: number, allowDuplicateKeys: boolean): RawTokenizer;
 }
 
 interface ModuleArgs {

@@ -26,6 +26,8 @@ import type { StopOptions } from './run.js';
 import { generateWithStops, stopList } from './run.js';
 import type { ChatMessage, ChatTemplateName } from './templates.js';
 import { renderChat } from './templates.js';
+import type { TokenizerLoadOptions } from './tokenizer.js';
+import { PipitTokenizer } from './tokenizer.js';
 
 export {
   AbortError,
@@ -53,6 +55,12 @@ export type {
   RenderedChat,
 } from './templates.js';
 export type { StopOptions } from './run.js';
+export { PipitTokenizer } from './tokenizer.js';
+export type {
+  TokenizerEncodeOptions,
+  TokenizerInfo,
+  TokenizerLoadOptions,
+} from './tokenizer.js';
 
 export interface LoadOptions {
   /** KV-cache size in tokens; 0 or absent: the model's trained context, capped at 4096. */
@@ -417,6 +425,17 @@ export class Pipit {
       raw.delete();
       throw toPipitError(e);
     }
+  }
+
+  /**
+   * Loads only the tokenizer of a GGUF file (no weights): works on vocab-only files too.
+   * `source` is anything Pipit.load accepts.
+   */
+  static loadTokenizer(
+    source: ModelSource,
+    options: TokenizerLoadOptions = {},
+  ): Promise<PipitTokenizer> {
+    return PipitTokenizer.load(source, options);
   }
 
   #model(where: string): RawModel {
