@@ -371,6 +371,7 @@ export async function main(argv) {
       ...s,
       efficiency: (info.weightBytesPerToken * s.decodeTps) / (bandwidth[env] * 1e9),
       wasmMemoryBytes: result.wasmMemoryBytes,
+      wasmMemoryAfterLoadBytes: result.wasmMemoryAfterLoadBytes,
       memoryBudgetBytes: result.wasmMemoryBytes ? info.fileBytes + info.kvBytesPerToken * o.ctx + 64 * 2 ** 20 : undefined,
       fileBytes: info.fileBytes,
       weightBytesPerToken: info.weightBytesPerToken,

@@ -12,6 +12,7 @@ const bytes = await readFile(spec.file);
 const start = performance.now();
 const model = await Pipit.load(bytes, { contextLength: spec.ctx });
 const loadMs = performance.now() - start;
+const wasmMemoryAfterLoadBytes = model.wasmMemoryBytes;
 
 async function run() {
   const steps = model.generateTokens(spec.prompt, {
@@ -37,6 +38,8 @@ const result = {
   runtime: 'pipit',
   threads: 1,
   loadMs,
+  wasmMemoryAfterLoadBytes,
+  // The heap never shrinks: its size now is the peak.
   wasmMemoryBytes: model.wasmMemoryBytes,
   promptTokens: model.tokenize(spec.prompt).length,
   runs,

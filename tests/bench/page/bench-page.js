@@ -24,7 +24,11 @@ function pipitRunner(threads) {
       // keeps its defaults; the driver labels results with the count it requested.
       const options = threads === 1 ? { contextLength: ctx } : { contextLength: ctx, threads };
       model = await Pipit.load(new Uint8Array(bytes), options);
-      return { loadMs: performance.now() - start, wasmMemoryBytes: model.wasmMemoryBytes };
+      return { loadMs: performance.now() - start, wasmMemoryAfterLoadBytes: model.wasmMemoryBytes };
+    },
+    // The heap never shrinks, so its size after the runs is the peak.
+    peakMemory() {
+      return { wasmMemoryBytes: model.wasmMemoryBytes };
     },
     promptTokens(prompt) {
       return model.tokenize(prompt).length;
@@ -69,6 +73,9 @@ function wllamaRunner(threads, banned) {
         n_threads: threads,
         n_gpu_layers: 0,
         n_batch: 512,
+        // llama.cpp would run the model once inside loadModel; the bench warms every runtime
+        // up itself, so load times compare loading.
+        warmup: false,
       });
       const loadMs = performance.now() - start;
       const got = w.getNumThreads();
@@ -76,20 +83,21 @@ function wllamaRunner(threads, banned) {
       return { loadMs, multithread: w.isMultithread() };
     },
     promptTokens: null,
+    peakMemory: null,
     async run(prompt, decodeTokens) {
-      const stream = await w.createCompletion({
+      // Not streamed: in this build each streamed chunk costs the worker a round trip that
+      // lands inside its timings (seen: decode up to 2x slower), and the yardstick should be
+      // wllama at its best.
+      const { timings } = await w.createCompletion({
         prompt,
         n_predict: decodeTokens,
         temperature: 0,
         ignore_eos: true,
         cache_prompt: false,
-        stream: true,
         // Greedy decoding of random weights may pick a byte token that is no character on its
         // own, and wllama then fails the request: such tokens can never be chosen.
         logit_bias: banned.map((id) => [id, false]),
       });
-      let timings = null;
-      for await (const chunk of stream) if (chunk.timings) timings = chunk.timings;
       if (!timings) throw new Error('wllama sent no timings');
       // predicted_ms runs from the first generated token to the last: predicted_n - 1
       // evaluations (llama.cpp's own tok/s divides predicted_n by it).
@@ -146,6 +154,7 @@ async function runModel(spec) {
       }
       log(`${spec.name}: round ${round + 1}/${spec.runs} done`);
     }
+    for (const [i, r] of runners.entries()) if (r.peakMemory) Object.assign(results[i], r.peakMemory());
   } finally {
     for (const r of runners) await r.dispose();
   }
