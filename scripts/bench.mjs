@@ -252,9 +252,9 @@ async function withBrowser(fn) {
 // ---------------------------------------------------------------- node
 
 async function nodeBandwidth() {
-  const js = path.join(WASM_DIR, 'bench', 'pipit-bandwidth.js');
+  const js = path.join(WASM_DIR, 'bench', 'pipit-bandwidth.mjs');
   const { default: create } = await import(pathToFileURL(js).href);
-  const mod = await create({ wasmBinary: readFileSync(js.replace(/\.js$/, '.wasm')) });
+  const mod = await create({ wasmBinary: readFileSync(js.replace(/\.mjs$/, '.wasm')) });
   return mod._pipit_read_bandwidth(BANDWIDTH_MB, BANDWIDTH_REPEATS);
 }
 

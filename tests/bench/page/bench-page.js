@@ -116,7 +116,7 @@ function wllamaRunner(threads, banned) {
 }
 
 async function bandwidth(megabytes, repeats) {
-  const { default: createBandwidthModule } = await import('/probe/pipit-bandwidth.js');
+  const { default: createBandwidthModule } = await import('/probe/pipit-bandwidth.mjs');
   const mod = await createBandwidthModule({
     locateFile: (path) => new URL(path, new URL('/probe/', location.href)).href,
   });
