@@ -23,12 +23,14 @@ namespace gguf = pipit::gguf;
 
 const char kUsage[] =
     "usage:\n"
-    "  pipit-gguf synth --out PATH [--n-vocab N] [--n-embd N] [--n-layer N] [--n-head N]\n"
-    "                   [--n-head-kv N] [--n-ff N] [--n-ctx N] [--type F32|F16|Q8_0|Q4_0]\n"
-    "                   [--tied] [--seed S] [--rope-base F] [--rms-eps F] [--name TEXT]\n"
-    "                   [--vocab-from VOCAB.gguf]\n"
-    "      writes a LLaMA-architecture GGUF with random weights (a generated 3+256+pieces\n"
-    "      vocab, or the tokenizer of VOCAB.gguf, whose size then sets n_vocab)\n"
+    "  pipit-gguf synth --out PATH [--arch llama|qwen2] [--n-vocab N] [--n-embd N]\n"
+    "                   [--n-layer N] [--n-head N] [--n-head-kv N] [--n-ff N] [--n-ctx N]\n"
+    "                   [--type F32|F16|Q8_0|Q4_0|Q4_K_M] [--tied] [--seed S]\n"
+    "                   [--rope-base F] [--rms-eps F] [--name TEXT] [--vocab-from VOCAB.gguf]\n"
+    "      writes a llama (or qwen2: q/k/v biases) GGUF with random weights (a generated\n"
+    "      3+256+pieces vocab, or the tokenizer of VOCAB.gguf, whose size then sets n_vocab);\n"
+    "      Q4_K_M is llama-quantize's mix of Q4_K and Q6_K (Q5_0/Q8_0 for rows that are not\n"
+    "      whole 256-value super-blocks)\n"
     "  pipit-gguf dump PATH\n"
     "      prints the header, metadata (long arrays abbreviated) and tensors of a GGUF file\n";
 
@@ -46,7 +48,11 @@ T parse_number(std::string_view flag, std::string_view text) {
   return v;
 }
 
-pipit::TensorType parse_type(std::string_view text) {
+void parse_type(std::string_view text, gguf::SyntheticConfig& c) {
+  if (text == "Q4_K_M") {
+    c.mix = gguf::QuantMix::kQ4_K_M;
+    return;
+  }
   static const std::map<std::string_view, pipit::TensorType> kTypes = {
       {"F32", pipit::TensorType::F32},
       {"F16", pipit::TensorType::F16},
@@ -54,9 +60,10 @@ pipit::TensorType parse_type(std::string_view text) {
       {"Q4_0", pipit::TensorType::Q4_0}};
   auto it = kTypes.find(text);
   if (it == kTypes.end()) {
-    bad_args("--type must be one of F32, F16, Q8_0, Q4_0, not '" + std::string(text) + "'");
+    bad_args("--type must be one of F32, F16, Q8_0, Q4_0, Q4_K_M, not '" + std::string(text) + "'");
   }
-  return it->second;
+  c.matrix_type = it->second;
+  c.mix = gguf::QuantMix::kUniform;
 }
 
 int synth(const std::vector<std::string_view>& args) {
@@ -99,7 +106,9 @@ int synth(const std::vector<std::string_view>& args) {
     } else if (flag == "--rms-eps") {
       c.rms_eps = parse_number<float>(flag, v);
     } else if (flag == "--type") {
-      c.matrix_type = parse_type(v);
+      parse_type(v, c);
+    } else if (flag == "--arch") {
+      c.architecture = v;
     } else if (flag == "--vocab-from") {
       c.vocab_from = v;
     } else if (flag == "--name") {

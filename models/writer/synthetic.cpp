@@ -52,8 +52,9 @@ RowGenerator normal_rows(uint64_t seed, const std::string& name, uint64_t row_le
   };
 }
 
-uint32_t file_type(TensorType t) {
+uint32_t file_type(TensorType t, QuantMix mix) {
   // llama.cpp's llama_ftype numbering for "mostly <type>" files.
+  if (mix == QuantMix::kQ4_K_M) return 15;
   switch (t) {
     case TensorType::F32:
       return 0;
@@ -64,9 +65,24 @@ uint32_t file_type(TensorType t) {
     case TensorType::Q8_0:
       return 7;
     default:
-      invalid("synthetic models support matrix types F32, F16, Q8_0 and Q4_0, not " +
-              type_name(static_cast<uint32_t>(t)));
+      invalid(
+          "synthetic models support matrix types F32, F16, Q8_0 and Q4_0 (or the Q4_K_M "
+          "mix), not " +
+          type_name(static_cast<uint32_t>(t)));
   }
+}
+
+// llama.cpp's rule for which layers get more bits in a _M mix: the first and last eighth,
+// and every third layer in between.
+bool more_bits(uint32_t layer, uint32_t n_layer) {
+  return layer < n_layer / 8 || layer >= 7 * n_layer / 8 || (layer - n_layer / 8) % 3 == 2;
+}
+
+// K-quants need whole 256-value super-blocks per row; llama.cpp falls back to the legacy
+// type of about the same size when a row has none.
+TensorType fit_row(TensorType t, uint64_t row_len) {
+  if (row_len % type_traits(t).block_elems == 0) return t;
+  return t == TensorType::Q6_K ? TensorType::Q8_0 : TensorType::Q5_0;
 }
 
 void check_positive(uint32_t v, const char* field) {
@@ -136,6 +152,10 @@ void add_generated_vocab(Writer& writer, uint32_t n_vocab) {
 }
 
 Writer synthetic_llama(const SyntheticConfig& c) {
+  const std::string& arch = c.architecture;
+  if (arch != "llama" && arch != "qwen2") {
+    invalid("synthetic model: architecture must be llama or qwen2, not '" + arch + "'");
+  }
   check_positive(c.n_embd, "n_embd");
   check_positive(c.n_layer, "n_layer");
   check_positive(c.n_head, "n_head");
@@ -155,8 +175,10 @@ Writer synthetic_llama(const SyntheticConfig& c) {
     invalid("synthetic model: n_head " + std::to_string(c.n_head) +
             " is not a multiple of n_head_kv " + std::to_string(c.n_head_kv));
   }
-  const uint32_t ftype = file_type(c.matrix_type);
-  const TypeTraits traits = type_traits(c.matrix_type);
+  const uint32_t ftype = file_type(c.matrix_type, c.mix);
+  // Under the mix every row length must at least fit the fallback types' 32-value blocks.
+  const TypeTraits traits =
+      type_traits(c.mix == QuantMix::kQ4_K_M ? TensorType::Q5_0 : c.matrix_type);
   for (auto [len, field] : {std::pair{c.n_embd, "n_embd"}, std::pair{c.n_ff, "n_ff"}}) {
     if (len % traits.block_elems != 0) {
       invalid(std::string("synthetic model: ") + field + " " + std::to_string(len) +
@@ -166,29 +188,31 @@ Writer synthetic_llama(const SyntheticConfig& c) {
   }
 
   Writer w;
-  w.set("general.architecture", MetaValue::string("llama"));
+  w.set("general.architecture", MetaValue::string(arch));
   w.set("general.type", MetaValue::string("model"));
-  w.set("general.name", MetaValue::string(c.name));
+  w.set("general.name", MetaValue::string(c.name.empty() ? "pipit synthetic " + arch : c.name));
   w.set("general.description",
-        MetaValue::string("Synthetic random-weight llama model (NOT trained), seed " +
+        MetaValue::string("Synthetic random-weight " + arch + " model (NOT trained), seed " +
                           std::to_string(c.seed)));
   w.set("general.file_type", MetaValue::u32(ftype));
-  if (c.matrix_type != TensorType::F32 && c.matrix_type != TensorType::F16) {
+  if (c.mix != QuantMix::kUniform ||
+      (c.matrix_type != TensorType::F32 && c.matrix_type != TensorType::F16)) {
     w.set("general.quantization_version", MetaValue::u32(2));
   }
   uint32_t n_vocab = c.n_vocab;
   Metadata tokenizer;
   if (!c.vocab_from.empty()) tokenizer = read_tokenizer(c.vocab_from, n_vocab);
-  w.set("llama.vocab_size", MetaValue::u32(n_vocab));
-  w.set("llama.context_length", MetaValue::u32(c.n_ctx));
-  w.set("llama.embedding_length", MetaValue::u32(c.n_embd));
-  w.set("llama.block_count", MetaValue::u32(c.n_layer));
-  w.set("llama.feed_forward_length", MetaValue::u32(c.n_ff));
-  w.set("llama.attention.head_count", MetaValue::u32(c.n_head));
-  w.set("llama.attention.head_count_kv", MetaValue::u32(c.n_head_kv));
-  w.set("llama.attention.layer_norm_rms_epsilon", MetaValue::f32(c.rms_eps));
-  w.set("llama.rope.freq_base", MetaValue::f32(c.rope_base));
-  w.set("llama.rope.dimension_count", MetaValue::u32(head_dim));
+  const std::string p = arch + ".";
+  w.set(p + "vocab_size", MetaValue::u32(n_vocab));
+  w.set(p + "context_length", MetaValue::u32(c.n_ctx));
+  w.set(p + "embedding_length", MetaValue::u32(c.n_embd));
+  w.set(p + "block_count", MetaValue::u32(c.n_layer));
+  w.set(p + "feed_forward_length", MetaValue::u32(c.n_ff));
+  w.set(p + "attention.head_count", MetaValue::u32(c.n_head));
+  w.set(p + "attention.head_count_kv", MetaValue::u32(c.n_head_kv));
+  w.set(p + "attention.layer_norm_rms_epsilon", MetaValue::f32(c.rms_eps));
+  w.set(p + "rope.freq_base", MetaValue::f32(c.rope_base));
+  w.set(p + "rope.dimension_count", MetaValue::u32(head_dim));
   if (c.vocab_from.empty()) {
     add_generated_vocab(w, n_vocab);
   } else {
@@ -200,32 +224,46 @@ Writer synthetic_llama(const SyntheticConfig& c) {
   const uint64_t n_embd = c.n_embd;
   const uint64_t n_kv = static_cast<uint64_t>(head_dim) * c.n_head_kv;
   const double logit_std = 3.0 / std::sqrt(static_cast<double>(n_embd));
-  const TensorType mt = c.matrix_type;
-  auto matrix = [&](const std::string& name, uint64_t row_len, uint64_t rows, double stddev) {
-    w.add_tensor(name, mt, {row_len, rows}, normal_rows(c.seed, name, row_len, 0.0, stddev));
+  const bool k_mix = c.mix == QuantMix::kQ4_K_M;
+  // more: the tensor is one the mix gives Q6_K.
+  auto type_for = [&](uint64_t row_len, bool more) {
+    if (!k_mix) return c.matrix_type;
+    return fit_row(more ? TensorType::Q6_K : TensorType::Q4_K, row_len);
   };
-  auto norm = [&](const std::string& name) {
-    w.add_tensor(name, TensorType::F32, {n_embd}, normal_rows(c.seed, name, n_embd, 1.0, 0.1));
+  auto matrix = [&](const std::string& name, uint64_t row_len, uint64_t rows, double stddev,
+                    bool more) {
+    w.add_tensor(name, type_for(row_len, more), {row_len, rows},
+                 normal_rows(c.seed, name, row_len, 0.0, stddev));
   };
-  auto linear = [&](const std::string& name, uint64_t in, uint64_t out) {
-    matrix(name, in, out, 1.0 / std::sqrt(static_cast<double>(in)));
+  auto vector = [&](const std::string& name, uint64_t len, double mean) {
+    w.add_tensor(name, TensorType::F32, {len}, normal_rows(c.seed, name, len, mean, 0.1));
+  };
+  auto linear = [&](const std::string& name, uint64_t in, uint64_t out, bool more = false) {
+    matrix(name, in, out, 1.0 / std::sqrt(static_cast<double>(in)), more);
   };
 
-  matrix("token_embd.weight", n_embd, n_vocab, c.tied_output ? logit_std : 1.0);
+  // A tied embedding is the output projection, which the mix keeps at Q6_K.
+  matrix("token_embd.weight", n_embd, n_vocab, c.tied_output ? logit_std : 1.0, c.tied_output);
   for (uint32_t l = 0; l < c.n_layer; ++l) {
-    const std::string p = "blk." + std::to_string(l) + ".";
-    norm(p + "attn_norm.weight");
-    linear(p + "attn_q.weight", n_embd, n_embd);
-    linear(p + "attn_k.weight", n_embd, n_kv);
-    linear(p + "attn_v.weight", n_embd, n_kv);
-    linear(p + "attn_output.weight", n_embd, n_embd);
-    norm(p + "ffn_norm.weight");
-    linear(p + "ffn_gate.weight", n_embd, c.n_ff);
-    linear(p + "ffn_up.weight", n_embd, c.n_ff);
-    linear(p + "ffn_down.weight", c.n_ff, n_embd);
+    const std::string b = "blk." + std::to_string(l) + ".";
+    const bool more = more_bits(l, c.n_layer);
+    vector(b + "attn_norm.weight", n_embd, 1.0);
+    linear(b + "attn_q.weight", n_embd, n_embd);
+    linear(b + "attn_k.weight", n_embd, n_kv);
+    linear(b + "attn_v.weight", n_embd, n_kv, more);
+    if (arch == "qwen2") {
+      vector(b + "attn_q.bias", n_embd, 0.0);
+      vector(b + "attn_k.bias", n_kv, 0.0);
+      vector(b + "attn_v.bias", n_kv, 0.0);
+    }
+    linear(b + "attn_output.weight", n_embd, n_embd);
+    vector(b + "ffn_norm.weight", n_embd, 1.0);
+    linear(b + "ffn_gate.weight", n_embd, c.n_ff);
+    linear(b + "ffn_up.weight", n_embd, c.n_ff);
+    linear(b + "ffn_down.weight", c.n_ff, n_embd, more);
   }
-  norm("output_norm.weight");
-  if (!c.tied_output) matrix("output.weight", n_embd, n_vocab, logit_std);
+  vector("output_norm.weight", n_embd, 1.0);
+  if (!c.tied_output) matrix("output.weight", n_embd, n_vocab, logit_std, true);
   return w;
 }
 

@@ -1,0 +1,72 @@
+// Single-thread streaming read bandwidth: the roof that decoding (which streams every weight
+// once per token) can reach. Built with the engine's own flags, so in WASM it runs on the
+// same SIMD128 code generation as the kernels; the loop is the engine's style (xsimd,
+// several independent accumulators), summing a buffer far larger than any cache.
+//   WASM:   Module._pipit_read_bandwidth(megabytes, repeats) -> best GB/s (1e9 bytes/s)
+//   native: pipit-bandwidth [megabytes] [repeats]           -> prints {"gbps": ...}
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <vector>
+
+#include <xsimd/xsimd.hpp>
+
+#ifdef __EMSCRIPTEN__
+#include <emscripten/emscripten.h>
+#define PIPIT_EXPORT extern "C" EMSCRIPTEN_KEEPALIVE
+#else
+#define PIPIT_EXPORT extern "C"
+#endif
+
+namespace {
+
+float sum(const float* p, size_t n) {
+  using Batch = xsimd::batch<float>;
+  constexpr size_t kW = Batch::size;
+  Batch a0(0.0f), a1(0.0f), a2(0.0f), a3(0.0f);
+  size_t i = 0;
+  for (; i + 8 * kW <= n; i += 8 * kW) {
+    a0 += Batch::load_aligned(p + i) + Batch::load_aligned(p + i + 4 * kW);
+    a1 += Batch::load_aligned(p + i + kW) + Batch::load_aligned(p + i + 5 * kW);
+    a2 += Batch::load_aligned(p + i + 2 * kW) + Batch::load_aligned(p + i + 6 * kW);
+    a3 += Batch::load_aligned(p + i + 3 * kW) + Batch::load_aligned(p + i + 7 * kW);
+  }
+  float s = xsimd::hadd((a0 + a1) + (a2 + a3));
+  for (; i < n; ++i) s += p[i];
+  return s;
+}
+
+}  // namespace
+
+// Best of `repeats` passes over `megabytes` MB (the first pass also faults the pages in and
+// is not counted). Returns 0 if the buffer cannot be allocated.
+PIPIT_EXPORT double pipit_read_bandwidth(int megabytes, int repeats) {
+  const size_t n = static_cast<size_t>(megabytes) * (1 << 20) / sizeof(float);
+  float* buf = static_cast<float*>(std::aligned_alloc(64, n * sizeof(float)));
+  if (!buf) return 0.0;
+  for (size_t i = 0; i < n; ++i) buf[i] = static_cast<float>(i & 1023) * 1e-3f;
+  // The sums feed a volatile so the passes cannot be optimised away.
+  volatile float sink = sum(buf, n);
+  double best = 0.0;
+  for (int r = 0; r < repeats; ++r) {
+    const auto start = std::chrono::steady_clock::now();
+    sink = sink + sum(buf, n);
+    const double s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    best = std::max(best, static_cast<double>(n * sizeof(float)) / s / 1e9);
+  }
+  std::free(buf);
+  return best;
+}
+
+#ifndef __EMSCRIPTEN__
+int main(int argc, char** argv) {
+  const int megabytes = argc > 1 ? std::atoi(argv[1]) : 256;
+  const int repeats = argc > 2 ? std::atoi(argv[2]) : 5;
+  std::printf("{\"gbps\":%.3f,\"megabytes\":%d}\n", pipit_read_bandwidth(megabytes, repeats),
+              megabytes);
+  return 0;
+}
+#endif
