@@ -5,7 +5,7 @@
 //
 //   node scripts/bench.mjs [--model smol,qwen] [--quant Q8_0,Q4_0,Q4_K_M] [--runs 3]
 //       [--prompt-tokens 128] [--decode 64] [--ctx 512] [--wllama-threads 1,2]
-//       [--pipit-threads 1] [--env browser,node,native] [--no-build]
+//       [--pipit-threads 1,2] [--env browser,node,native] [--no-build]
 import { spawnSync } from 'node:child_process';
 import { createReadStream, existsSync, mkdirSync, readFileSync, renameSync, statSync } from 'node:fs';
 import http from 'node:http';
@@ -46,7 +46,7 @@ function parseArgs(argv) {
     decode: 64,
     ctx: 512,
     wllamaThreads: [1, 2],
-    pipitThreads: [1],
+    pipitThreads: [1, 2],
     envs: ENVS,
     build: true,
   };
@@ -85,7 +85,7 @@ function parseArgs(argv) {
       default:
         throw new ScriptError(`unknown option ${arg} (--model ${Object.keys(MODELS).join(',')}, --quant ` +
           `${QUANTS.join(',')}, --runs N, --prompt-tokens N, --decode N, --ctx N, --wllama-threads ` +
-          `1,2, --pipit-threads 1, --env ${ENVS.join(',')}, --no-build)`);
+          `1,2, --pipit-threads 1,2, --env ${ENVS.join(',')}, --no-build)`);
     }
   }
   if (o.promptTokens + o.decode > o.ctx) {

@@ -10,7 +10,7 @@ import { Pipit } from '../../web/lib/index.js';
 const spec = JSON.parse(process.argv[2]);
 const bytes = await readFile(spec.file);
 const start = performance.now();
-const model = await Pipit.load(bytes, { contextLength: spec.ctx });
+const model = await Pipit.load(bytes, { contextLength: spec.ctx, threads: 1 });
 const loadMs = performance.now() - start;
 const wasmMemoryAfterLoadBytes = model.wasmMemoryBytes;
 

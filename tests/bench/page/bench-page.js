@@ -20,10 +20,10 @@ function pipitRunner(threads) {
     threads,
     async load(bytes, ctx) {
       const start = performance.now();
-      // `threads` goes to the engine only when asked for, so today's single-thread package
-      // keeps its defaults; the driver labels results with the count it requested.
-      const options = threads === 1 ? { contextLength: ctx } : { contextLength: ctx, threads };
-      model = await Pipit.load(new Uint8Array(bytes), options);
+      model = await Pipit.load(new Uint8Array(bytes), { contextLength: ctx, threads });
+      if (model.info.threads !== threads) {
+        throw new Error(`pipit runs ${model.info.threads} threads, not the ${threads} asked for`);
+      }
       return { loadMs: performance.now() - start, wasmMemoryAfterLoadBytes: model.wasmMemoryBytes };
     },
     // The heap never shrinks, so its size after the runs is the peak.
