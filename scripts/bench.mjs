@@ -5,7 +5,7 @@
 //
 //   node scripts/bench.mjs [--model smol,qwen] [--quant Q8_0,Q4_0,Q4_K_M] [--runs 3]
 //       [--prompt-tokens 128] [--decode 64] [--ctx 512] [--wllama-threads 1,2]
-//       [--pipit-threads 1,2] [--env browser,node,native] [--no-build]
+//       [--pipit-threads 1,2] [--env browser,node,native] [--no-build] [--no-extras]
 import { spawnSync } from 'node:child_process';
 import { createReadStream, existsSync, mkdirSync, readFileSync, renameSync, statSync } from 'node:fs';
 import http from 'node:http';
@@ -37,6 +37,21 @@ export const MODELS = {
 };
 export const QUANTS = ['Q8_0', 'Q4_0', 'Q4_K_M'];
 
+// The package's other speed figures: tokenizer throughput and the prefill a multi-turn chat
+// saves by reusing its KV cache. Each script prints a summary and then one JSON line.
+function runExtras() {
+  const out = {};
+  for (const [key, script] of [['tokenizer', 'tokenizer.bench.mjs'], ['chat', 'chat.bench.mjs']]) {
+    const file = path.join(ROOT, 'tests', 'bench', script);
+    const r = spawnSync(process.execPath, [file], { cwd: ROOT, encoding: 'utf8' });
+    if (r.status !== 0) throw new ScriptError(`${script} failed (${r.status ?? r.signal}): ${r.stderr.trim()}`);
+    const lines = r.stdout.trim().split('\n');
+    out[key] = JSON.parse(lines.pop());
+    for (const line of lines) process.stdout.write(`${line}\n`);
+  }
+  return out;
+}
+
 function parseArgs(argv) {
   const o = {
     models: Object.keys(MODELS),
@@ -49,6 +64,7 @@ function parseArgs(argv) {
     pipitThreads: [1, 2],
     envs: ENVS,
     build: true,
+    extras: true,
   };
   const list = (v) => v.split(',').filter(Boolean);
   const ints = (flag, v) =>
@@ -82,10 +98,11 @@ function parseArgs(argv) {
       case '--wllama-threads': o.wllamaThreads = ints(arg, value()); break;
       case '--pipit-threads': o.pipitThreads = ints(arg, value()); break;
       case '--no-build': o.build = false; break;
+      case '--no-extras': o.extras = false; break;
       default:
         throw new ScriptError(`unknown option ${arg} (--model ${Object.keys(MODELS).join(',')}, --quant ` +
           `${QUANTS.join(',')}, --runs N, --prompt-tokens N, --decode N, --ctx N, --wllama-threads ` +
-          `1,2, --pipit-threads 1,2, --env ${ENVS.join(',')}, --no-build)`);
+          `1,2, --pipit-threads 1,2, --env ${ENVS.join(',')}, --no-build, --no-extras)`);
     }
   }
   if (o.promptTokens + o.decode > o.ctx) {
@@ -398,12 +415,14 @@ export async function main(argv) {
   process.stdout.write(`\nread bandwidth GB/s (${BANDWIDTH_MB} MB, 1 thread, best of before/after): ${bw}; ` +
     `prompt ${o.promptTokens} tokens ('!' = a runtime saw another count), decode ${o.decode}, ` +
     `ctx ${o.ctx}, ${o.runs} runs after a warm-up, medians\n`);
+  const extras = o.extras ? runExtras() : {};
   const json = {
     bench: 'pipit-vs-wllama',
     date: new Date().toISOString(),
     options: { runs: o.runs, promptTokens: o.promptTokens, decode: o.decode, ctx: o.ctx },
     bandwidthGBps: bandwidth,
     rows: rows.map(({ promptTokensExpected, ...r }) => r),
+    ...extras,
   };
   process.stdout.write(`${JSON.stringify(json)}\n`);
   return 0;
