@@ -37,11 +37,13 @@ export const MODELS = {
 };
 export const QUANTS = ['Q8_0', 'Q4_0', 'Q4_K_M'];
 
-// The package's other speed figures: tokenizer throughput and the prefill a multi-turn chat
-// saves by reusing its KV cache. Each script prints a summary and then one JSON line.
+// The package's other speed figures: tokenizer throughput, the prefill a multi-turn chat saves
+// by reusing its KV cache, and what JSON-constrained decoding costs per token. Each script
+// prints a summary and then one JSON line.
 function runExtras() {
   const out = {};
-  for (const [key, script] of [['tokenizer', 'tokenizer.bench.mjs'], ['chat', 'chat.bench.mjs']]) {
+  const scripts = [['tokenizer', 'tokenizer.bench.mjs'], ['chat', 'chat.bench.mjs'], ['grammar', 'grammar.bench.mjs']];
+  for (const [key, script] of scripts) {
     const file = path.join(ROOT, 'tests', 'bench', script);
     const r = spawnSync(process.execPath, [file], { cwd: ROOT, encoding: 'utf8' });
     if (r.status !== 0) throw new ScriptError(`${script} failed (${r.status ?? r.signal}): ${r.stderr.trim()}`);
