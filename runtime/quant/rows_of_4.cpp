@@ -28,6 +28,9 @@ bool shape_of(TensorType type, BlockShape* shape) {
     case TensorType::Q4_0:
       *shape = {18, 16};
       return true;
+    case TensorType::Q5_0:  // the quants: 4 bytes of fifth bits, then 16 of nibbles
+      *shape = {22, 20};
+      return true;
     default:
       return false;
   }
@@ -110,6 +113,36 @@ void dispatch(const uint8_t* g, const uint8_t* x, size_t stride, int count, int6
   }
 }
 
+template <int N>
+void q5_0_rows4(const uint8_t* g, const uint8_t* x, size_t stride, int64_t n, float* out) {
+  using namespace simd;
+  const V low_nibbles = splat_i8(0x0F), sixteen = splat_i8(16);
+  F acc[N];
+  for (auto& a : acc) a = zero_f32();
+  for (int64_t b = 0; b < n / 32; ++b, g += 4 * 22) {
+    const F dw = halves_to_f32(widen_low_u16(load64(g)));
+    const uint8_t* q = g + 8;
+    V lo[4], hi[4];
+    for (int r = 0; r < 4; ++r, q += 20) {
+      uint32_t qh;
+      std::memcpy(&qh, q, 4);
+      const V packed = load(q + 4);
+      lo[r] = sub_i8(bit_or(bit_and(packed, low_nibbles), fifth_bits(qh & 0xFFFF)), sixteen);
+      hi[r] = sub_i8(bit_or(shr_u8<4>(packed), fifth_bits(qh >> 16)), sixteen);
+    }
+    for (int k = 0; k < N; ++k) {
+      const auto& y = block_of<BlockQ8_0>(x, stride, k, b);
+      const V x0 = load(y.qs), x1 = load(y.qs + 16);
+      const V sums = reduce4(add_i32(dot_i8(lo[0], x0), dot_i8(hi[0], x1)),
+                             add_i32(dot_i8(lo[1], x0), dot_i8(hi[1], x1)),
+                             add_i32(dot_i8(lo[2], x0), dot_i8(hi[2], x1)),
+                             add_i32(dot_i8(lo[3], x0), dot_i8(hi[3], x1)));
+      acc[k] = mul_add_f32(to_f32(sums), mul_f32(dw, splat_f32(y.d)), acc[k]);
+    }
+  }
+  for (int k = 0; k < N; ++k) store_f32(out + 4 * k, acc[k]);
+}
+
 }  // namespace
 
 Rows4Fn rows4_kernel(TensorType type) {
@@ -118,6 +151,8 @@ Rows4Fn rows4_kernel(TensorType type) {
       return dispatch<q8_0_rows4<1>, q8_0_rows4<2>, q8_0_rows4<3>, q8_0_rows4<4>>;
     case TensorType::Q4_0:
       return dispatch<q4_0_rows4<1>, q4_0_rows4<2>, q4_0_rows4<3>, q4_0_rows4<4>>;
+    case TensorType::Q5_0:
+      return dispatch<q5_0_rows4<1>, q5_0_rows4<2>, q5_0_rows4<3>, q5_0_rows4<4>>;
     default:
       return nullptr;
   }

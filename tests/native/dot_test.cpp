@@ -188,7 +188,9 @@ TEST(RowsOf4, MatmulAndRowLookupAgreeWithTheFileLayout) {
   std::mt19937 rng(7);
   std::normal_distribution<float> normal(0.0f, 1.0f);
   for (const TypeCase& c : kCases) {
-    if (c.type != TensorType::Q8_0 && c.type != TensorType::Q4_0) continue;
+    if (c.type != TensorType::Q8_0 && c.type != TensorType::Q4_0 && c.type != TensorType::Q5_0) {
+      continue;
+    }
     SCOPED_TRACE(type_name(static_cast<uint32_t>(c.type)));
     const int64_t rows = 12, cols = 256;
     std::vector<uint8_t> file_bytes;
