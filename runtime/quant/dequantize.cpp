@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "core/f16.h"
+#include "quant/k_scales.h"
 #include "quant/kernels.h"
 
 namespace pipit::kernels {
@@ -84,17 +85,6 @@ void q5_1(const uint8_t* b, float* y, int64_t n) {
 
 // ---- K-quants: 256-value super-blocks of 16 or 8 sub-blocks with their own scales ----
 
-// Q4_K and Q5_K pack eight 6-bit scales and eight 6-bit mins into 12 bytes.
-void scale_min_k4(int j, const uint8_t* q, uint8_t* scale, uint8_t* min) {
-  if (j < 4) {
-    *scale = q[j] & 63;
-    *min = q[j + 4] & 63;
-  } else {
-    *scale = (q[j + 4] & 0x0F) | ((q[j - 4] >> 6) << 4);
-    *min = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
-  }
-}
-
 void q2_k(const uint8_t* b, float* y, int64_t n) {
   for (int64_t i = 0; i < n / kQKK; ++i, b += 84) {
     const uint8_t* scales = b;
@@ -117,27 +107,18 @@ void q2_k(const uint8_t* b, float* y, int64_t n) {
 }
 
 void q3_k(const uint8_t* b, float* y, int64_t n) {
-  constexpr uint32_t kLow2 = 0x03030303, kLow4 = 0x0F0F0F0F;
   for (int64_t i = 0; i < n / kQKK; ++i, b += 110) {
     const uint8_t* hmask = b;
     const uint8_t* q = b + 32;
     const float d = half(b + 108);
-    // Sixteen 6-bit scales: low 4 bits in the first 8 bytes, high 2 bits in the last 4.
-    uint32_t aux[4];
-    std::memcpy(aux, b + 96, 12);
-    const uint32_t tmp = aux[2];
-    aux[2] = ((aux[0] >> 4) & kLow4) | (((tmp >> 4) & kLow2) << 4);
-    aux[3] = ((aux[1] >> 4) & kLow4) | (((tmp >> 6) & kLow2) << 4);
-    aux[0] = (aux[0] & kLow4) | (((tmp >> 0) & kLow2) << 4);
-    aux[1] = (aux[1] & kLow4) | (((tmp >> 2) & kLow2) << 4);
-    int8_t scales[16];
-    std::memcpy(scales, aux, 16);
+    int scales[16];
+    unpack_q3_k_scales(b + 96, scales);
     int is = 0;
     uint8_t m = 1;
     for (int chunk = 0; chunk < kQKK; chunk += 128, q += 32) {
       for (int shift = 0; shift < 8; shift += 2, m <<= 1) {
         for (int half_chunk = 0; half_chunk < 32; half_chunk += 16) {
-          const float dl = d * static_cast<float>(scales[is++] - 32);
+          const float dl = d * static_cast<float>(scales[is++]);
           for (int l = half_chunk; l < half_chunk + 16; ++l) {
             const int v = ((q[l] >> shift) & 3) - ((hmask[l] & m) ? 0 : 4);
             *y++ = dl * static_cast<float>(v);
@@ -151,14 +132,13 @@ void q3_k(const uint8_t* b, float* y, int64_t n) {
 void q4_k(const uint8_t* b, float* y, int64_t n) {
   for (int64_t i = 0; i < n / kQKK; ++i, b += 144) {
     const float d = half(b), dmin = half(b + 2);
-    const uint8_t* scales = b + 4;
+    int scale[8], min[8];
+    unpack_k4_scales(b + 4, scale, min);
     const uint8_t* q = b + 16;
     for (int j = 0, is = 0; j < kQKK; j += 64, q += 32, is += 2) {
-      uint8_t sc, m;
-      scale_min_k4(is, scales, &sc, &m);
-      const float d1 = d * sc, m1 = dmin * m;
-      scale_min_k4(is + 1, scales, &sc, &m);
-      const float d2 = d * sc, m2 = dmin * m;
+      const float d1 = d * static_cast<float>(scale[is]), m1 = dmin * static_cast<float>(min[is]);
+      const float d2 = d * static_cast<float>(scale[is + 1]);
+      const float m2 = dmin * static_cast<float>(min[is + 1]);
       for (int l = 0; l < 32; ++l) *y++ = d1 * static_cast<float>(q[l] & 0x0F) - m1;
       for (int l = 0; l < 32; ++l) *y++ = d2 * static_cast<float>(q[l] >> 4) - m2;
     }
@@ -168,16 +148,15 @@ void q4_k(const uint8_t* b, float* y, int64_t n) {
 void q5_k(const uint8_t* b, float* y, int64_t n) {
   for (int64_t i = 0; i < n / kQKK; ++i, b += 176) {
     const float d = half(b), dmin = half(b + 2);
-    const uint8_t* scales = b + 4;
+    int scale[8], min[8];
+    unpack_k4_scales(b + 4, scale, min);
     const uint8_t* qh = b + 16;
     const uint8_t* ql = b + 48;
     uint8_t u1 = 1, u2 = 2;
     for (int j = 0, is = 0; j < kQKK; j += 64, ql += 32, is += 2, u1 <<= 2, u2 <<= 2) {
-      uint8_t sc, m;
-      scale_min_k4(is, scales, &sc, &m);
-      const float d1 = d * sc, m1 = dmin * m;
-      scale_min_k4(is + 1, scales, &sc, &m);
-      const float d2 = d * sc, m2 = dmin * m;
+      const float d1 = d * static_cast<float>(scale[is]), m1 = dmin * static_cast<float>(min[is]);
+      const float d2 = d * static_cast<float>(scale[is + 1]);
+      const float m2 = dmin * static_cast<float>(min[is + 1]);
       for (int l = 0; l < 32; ++l) {
         *y++ = d1 * static_cast<float>((ql[l] & 0x0F) + ((qh[l] & u1) ? 16 : 0)) - m1;
       }

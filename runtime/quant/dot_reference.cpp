@@ -4,6 +4,7 @@
 
 #include "core/f16.h"
 #include "quant/dot.h"
+#include "quant/k_scales.h"
 
 namespace pipit::kernels {
 namespace {
@@ -98,16 +99,6 @@ struct UnpackedK {
   float d, dmin;
 };
 
-void scale_min_k4(int j, const uint8_t* q, int* scale, int* min) {
-  if (j < 4) {
-    *scale = q[j] & 63;
-    *min = q[j + 4] & 63;
-  } else {
-    *scale = (q[j + 4] & 0x0F) | ((q[j - 4] >> 6) << 4);
-    *min = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
-  }
-}
-
 void unpack_q2_k(const uint8_t* b, UnpackedK& u) {
   const uint8_t* scales = b;
   const uint8_t* q = b + 16;
@@ -126,26 +117,18 @@ void unpack_q2_k(const uint8_t* b, UnpackedK& u) {
 }
 
 void unpack_q3_k(const uint8_t* b, UnpackedK& u) {
-  constexpr uint32_t kLow2 = 0x03030303, kLow4 = 0x0F0F0F0F;
   const uint8_t* hmask = b;
   const uint8_t* q = b + 32;
   u.d = half(b + 108);
   u.dmin = 0.0f;
-  uint32_t aux[4];
-  std::memcpy(aux, b + 96, 12);
-  const uint32_t tmp = aux[2];
-  aux[2] = ((aux[0] >> 4) & kLow4) | (((tmp >> 4) & kLow2) << 4);
-  aux[3] = ((aux[1] >> 4) & kLow4) | (((tmp >> 6) & kLow2) << 4);
-  aux[0] = (aux[0] & kLow4) | (((tmp >> 0) & kLow2) << 4);
-  aux[1] = (aux[1] & kLow4) | (((tmp >> 2) & kLow2) << 4);
-  int8_t scales[16];
-  std::memcpy(scales, aux, 16);
+  int scales[16];
+  unpack_q3_k_scales(b + 96, scales);
   int out = 0, is = 0;
   uint8_t m = 1;
   for (int chunk = 0; chunk < 2; ++chunk, q += 32) {
     for (int shift = 0; shift < 8; shift += 2, m <<= 1) {
       for (int half_chunk = 0; half_chunk < 32; half_chunk += 16, ++is) {
-        u.scale[is] = scales[is] - 32;
+        u.scale[is] = scales[is];
         u.min[is] = 0;
         for (int l = half_chunk; l < half_chunk + 16; ++l) {
           u.q[out++] = static_cast<int8_t>(((q[l] >> shift) & 3) - ((hmask[l] & m) ? 0 : 4));
@@ -159,22 +142,20 @@ template <bool kFiveBits>
 void unpack_q45_k(const uint8_t* b, UnpackedK& u) {
   u.d = half(b);
   u.dmin = half(b + 2);
-  const uint8_t* scales = b + 4;
+  int scale[8], min[8];
+  unpack_k4_scales(b + 4, scale, min);
   const uint8_t* qh = b + 16;
   const uint8_t* ql = kFiveBits ? b + 48 : b + 16;
   int out = 0;
   uint8_t u1 = 1, u2 = 2;
   for (int j = 0; j < 4; ++j, ql += 32, u1 <<= 2, u2 <<= 2) {
-    int sc, mn;
-    scale_min_k4(2 * j, scales, &sc, &mn);
-    u.scale[4 * j] = u.scale[4 * j + 1] = sc;
-    u.min[4 * j] = u.min[4 * j + 1] = mn;
+    u.scale[4 * j] = u.scale[4 * j + 1] = scale[2 * j];
+    u.min[4 * j] = u.min[4 * j + 1] = min[2 * j];
     for (int l = 0; l < 32; ++l) {
       u.q[out++] = static_cast<int8_t>((ql[l] & 0x0F) + (kFiveBits && (qh[l] & u1) ? 16 : 0));
     }
-    scale_min_k4(2 * j + 1, scales, &sc, &mn);
-    u.scale[4 * j + 2] = u.scale[4 * j + 3] = sc;
-    u.min[4 * j + 2] = u.min[4 * j + 3] = mn;
+    u.scale[4 * j + 2] = u.scale[4 * j + 3] = scale[2 * j + 1];
+    u.min[4 * j + 2] = u.min[4 * j + 3] = min[2 * j + 1];
     for (int l = 0; l < 32; ++l) {
       u.q[out++] = static_cast<int8_t>((ql[l] >> 4) + (kFiveBits && (qh[l] & u2) ? 16 : 0));
     }

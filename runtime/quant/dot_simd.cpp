@@ -6,6 +6,7 @@
 
 #include "core/f16.h"
 #include "quant/dot.h"
+#include "quant/k_scales.h"
 #include "quant/simd128.h"
 
 namespace pipit::kernels {
@@ -206,17 +207,8 @@ void dot_q4_k(const uint8_t* w, const uint8_t* x, size_t stride, int64_t n, floa
   for (auto& a : acc) a = zero_f32();
   float min_sum[N] = {};
   for (int64_t b = 0; b < n / 256; ++b, w += 144) {
-    const uint8_t* packed_scales = w + 4;
     int scale[8], min[8];
-    for (int j = 0; j < 8; ++j) {
-      if (j < 4) {
-        scale[j] = packed_scales[j] & 63;
-        min[j] = packed_scales[j + 4] & 63;
-      } else {
-        scale[j] = (packed_scales[j + 4] & 0x0F) | ((packed_scales[j - 4] >> 6) << 4);
-        min[j] = (packed_scales[j + 4] >> 4) | ((packed_scales[j] >> 6) << 4);
-      }
-    }
+    unpack_k4_scales(w + 4, scale, min);
     const float d = half(w), dmin = half(w + 2);
     V sumi[N];
     for (auto& v : sumi) v = zero();
@@ -296,20 +288,12 @@ void dot_q2_k(const uint8_t* w, const uint8_t* x, size_t stride, int64_t n, floa
 template <int N>
 void dot_q3_k(const uint8_t* w, const uint8_t* x, size_t stride, int64_t n, float* out) {
   using namespace simd;
-  constexpr uint32_t kLow2 = 0x03030303, kLow4 = 0x0F0F0F0F;
   const V four = splat_i8(4);
   F acc[N];
   for (auto& a : acc) a = zero_f32();
   for (int64_t b = 0; b < n / 256; ++b, w += 110) {
-    uint32_t aux[4];
-    std::memcpy(aux, w + 96, 12);
-    const uint32_t tmp = aux[2];
-    aux[2] = ((aux[0] >> 4) & kLow4) | (((tmp >> 4) & kLow2) << 4);
-    aux[3] = ((aux[1] >> 4) & kLow4) | (((tmp >> 6) & kLow2) << 4);
-    aux[0] = (aux[0] & kLow4) | (((tmp >> 0) & kLow2) << 4);
-    aux[1] = (aux[1] & kLow4) | (((tmp >> 2) & kLow2) << 4);
-    int8_t scales[16];
-    std::memcpy(scales, aux, 16);
+    int scales[16];
+    unpack_q3_k_scales(w + 96, scales);
     const V hmask_lo = load(w), hmask_hi = load(w + 16);
     V sumi[N];
     for (auto& v : sumi) v = zero();
@@ -323,7 +307,7 @@ void dot_q3_k(const uint8_t* w, const uint8_t* x, size_t stride, int64_t n, floa
         const V v_lo = sub_i8(bit_or(lo[j], bit_and(has_bits(hmask_lo, bit), four)), four);
         const V v_hi = sub_i8(bit_or(hi[j], bit_and(has_bits(hmask_hi, bit), four)), four);
         const int g = chunk * 8 + 2 * j;
-        const V s_lo = splat_i32(scales[g] - 32), s_hi = splat_i32(scales[g + 1] - 32);
+        const V s_lo = splat_i32(scales[g]), s_hi = splat_i32(scales[g + 1]);
         for (int k = 0; k < N; ++k) {
           const int8_t* xq = block_of<BlockQ8_K>(x, stride, k, b).qs + 128 * chunk + 32 * j;
           sumi[k] = add_i32(sumi[k], add_i32(mul_i32(dot_i8(v_lo, load(xq)), s_lo),
@@ -349,17 +333,8 @@ void dot_q5_k(const uint8_t* w, const uint8_t* x, size_t stride, int64_t n, floa
   for (auto& a : acc) a = zero_f32();
   float min_sum[N] = {};
   for (int64_t b = 0; b < n / 256; ++b, w += 176) {
-    const uint8_t* packed_scales = w + 4;
     int scale[8], min[8];
-    for (int j = 0; j < 8; ++j) {
-      if (j < 4) {
-        scale[j] = packed_scales[j] & 63;
-        min[j] = packed_scales[j + 4] & 63;
-      } else {
-        scale[j] = (packed_scales[j + 4] & 0x0F) | ((packed_scales[j - 4] >> 6) << 4);
-        min[j] = (packed_scales[j + 4] >> 4) | ((packed_scales[j] >> 6) << 4);
-      }
-    }
+    unpack_k4_scales(w + 4, scale, min);
     const float d = half(w), dmin = half(w + 2);
     const V qh0 = load(w + 16), qh1 = load(w + 32);
     V sumi[N];
