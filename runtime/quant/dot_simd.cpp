@@ -7,6 +7,7 @@
 #include "core/f16.h"
 #include "quant/dot.h"
 #include "quant/k_scales.h"
+#include "quant/legacy_quants.h"
 #include "quant/simd128.h"
 
 namespace pipit::kernels {
@@ -90,59 +91,38 @@ const Block& block_of(const uint8_t* x, size_t stride, int k, int64_t b) {
 
 // Legacy types: each 32-value block gives an int32x4 partial sum, scaled by the two block
 // scales into a float accumulator that stays in a register for the whole row.
-template <int N>
-void dot_q8_0(const uint8_t* w, const uint8_t* x, size_t stride, int64_t n, float* out) {
+// Symmetric types (Q8_0 activations): w = d * q.
+template <int kBlockBytes, UnpackFn kUnpack, int N>
+void dot_symmetric(const uint8_t* w, const uint8_t* x, size_t stride, int64_t n, float* out) {
   using namespace simd;
   F acc[N];
   for (auto& a : acc) a = zero_f32();
-  for (int64_t b = 0; b < n / 32; ++b, w += 34) {
-    const V w0 = load(w + 2), w1 = load(w + 18);
+  for (int64_t b = 0; b < n / 32; ++b, w += kBlockBytes) {
+    const Quants32 q = kUnpack(w + 2);
     const float dw = half(w);
     for (int k = 0; k < N; ++k) {
       const auto& y = block_of<BlockQ8_0>(x, stride, k, b);
-      const V sum = add_i32(dot_i8(w0, load(y.qs)), dot_i8(w1, load(y.qs + 16)));
+      const V sum = add_i32(dot_i8(q.lo, load(y.qs)), dot_i8(q.hi, load(y.qs + 16)));
       acc[k] = mul_add_f32(to_f32(sum), splat_f32(dw * y.d), acc[k]);
     }
   }
   for (int k = 0; k < N; ++k) out[k] = sum_f32(acc[k]);
 }
 
-template <int N>
-void dot_q4_0(const uint8_t* w, const uint8_t* x, size_t stride, int64_t n, float* out) {
+// Types with a per-block minimum m (Q8_1 activations): w = d * q + m, so the dot is
+// d * dx * sum(q * qx) + m * s, where s = dx * sum(qx).
+template <int kBlockBytes, UnpackFn kUnpack, int N>
+void dot_with_min(const uint8_t* w, const uint8_t* x, size_t stride, int64_t n, float* out) {
   using namespace simd;
-  const V low_nibbles = splat_i8(0x0F), eight = splat_i8(8);
-  F acc[N];
-  for (auto& a : acc) a = zero_f32();
-  for (int64_t b = 0; b < n / 32; ++b, w += 18) {
-    const V packed = load(w + 2);
-    const V lo = sub_i8(bit_and(packed, low_nibbles), eight);
-    const V hi = sub_i8(shr_u8<4>(packed), eight);
-    const float dw = half(w);
-    for (int k = 0; k < N; ++k) {
-      const auto& y = block_of<BlockQ8_0>(x, stride, k, b);
-      const V sum = add_i32(dot_i8(lo, load(y.qs)), dot_i8(hi, load(y.qs + 16)));
-      acc[k] = mul_add_f32(to_f32(sum), splat_f32(dw * y.d), acc[k]);
-    }
-  }
-  for (int k = 0; k < N; ++k) out[k] = sum_f32(acc[k]);
-}
-
-// Q4_1 and Q5_1 store unsigned quants with a per-block minimum m: w = d * q + m, so the dot
-// with Q8_1 activations is d * dx * sum(q * qx) + m * s, where s = dx * sum(qx).
-template <int N>
-void dot_q4_1(const uint8_t* w, const uint8_t* x, size_t stride, int64_t n, float* out) {
-  using namespace simd;
-  const V low_nibbles = splat_i8(0x0F);
   F acc[N];
   for (auto& a : acc) a = zero_f32();
   float min_sum[N] = {};
-  for (int64_t b = 0; b < n / 32; ++b, w += 20) {
-    const V packed = load(w + 4);
-    const V lo = bit_and(packed, low_nibbles), hi = shr_u8<4>(packed);
+  for (int64_t b = 0; b < n / 32; ++b, w += kBlockBytes) {
+    const Quants32 q = kUnpack(w + 4);
     const float dw = half(w), mw = half(w + 2);
     for (int k = 0; k < N; ++k) {
       const auto& y = block_of<BlockQ8_1>(x, stride, k, b);
-      const V sum = add_i32(dot_i8(lo, load(y.qs)), dot_i8(hi, load(y.qs + 16)));
+      const V sum = add_i32(dot_i8(q.lo, load(y.qs)), dot_i8(q.hi, load(y.qs + 16)));
       acc[k] = mul_add_f32(to_f32(sum), splat_f32(dw * y.d), acc[k]);
       min_sum[k] += mw * y.s;
     }
@@ -150,52 +130,16 @@ void dot_q4_1(const uint8_t* w, const uint8_t* x, size_t stride, int64_t n, floa
   for (int k = 0; k < N; ++k) out[k] = sum_f32(acc[k]) + min_sum[k];
 }
 
-// Q5_0: a fifth bit per quant from a 32-bit mask, and an offset of 16.
 template <int N>
-void dot_q5_0(const uint8_t* w, const uint8_t* x, size_t stride, int64_t n, float* out) {
-  using namespace simd;
-  const V low_nibbles = splat_i8(0x0F), sixteen = splat_i8(16);
-  F acc[N];
-  for (auto& a : acc) a = zero_f32();
-  for (int64_t b = 0; b < n / 32; ++b, w += 22) {
-    uint32_t qh;
-    std::memcpy(&qh, w + 2, 4);
-    const V packed = load(w + 6);
-    const V lo = sub_i8(bit_or(bit_and(packed, low_nibbles), fifth_bits(qh & 0xFFFF)), sixteen);
-    const V hi = sub_i8(bit_or(shr_u8<4>(packed), fifth_bits(qh >> 16)), sixteen);
-    const float dw = half(w);
-    for (int k = 0; k < N; ++k) {
-      const auto& y = block_of<BlockQ8_0>(x, stride, k, b);
-      const V sum = add_i32(dot_i8(lo, load(y.qs)), dot_i8(hi, load(y.qs + 16)));
-      acc[k] = mul_add_f32(to_f32(sum), splat_f32(dw * y.d), acc[k]);
-    }
-  }
-  for (int k = 0; k < N; ++k) out[k] = sum_f32(acc[k]);
-}
-
+constexpr auto dot_q8_0 = dot_symmetric<34, unpack_q8_0, N>;
 template <int N>
-void dot_q5_1(const uint8_t* w, const uint8_t* x, size_t stride, int64_t n, float* out) {
-  using namespace simd;
-  const V low_nibbles = splat_i8(0x0F);
-  F acc[N];
-  for (auto& a : acc) a = zero_f32();
-  float min_sum[N] = {};
-  for (int64_t b = 0; b < n / 32; ++b, w += 24) {
-    uint32_t qh;
-    std::memcpy(&qh, w + 4, 4);
-    const V packed = load(w + 8);
-    const V lo = bit_or(bit_and(packed, low_nibbles), fifth_bits(qh & 0xFFFF));
-    const V hi = bit_or(shr_u8<4>(packed), fifth_bits(qh >> 16));
-    const float dw = half(w), mw = half(w + 2);
-    for (int k = 0; k < N; ++k) {
-      const auto& y = block_of<BlockQ8_1>(x, stride, k, b);
-      const V sum = add_i32(dot_i8(lo, load(y.qs)), dot_i8(hi, load(y.qs + 16)));
-      acc[k] = mul_add_f32(to_f32(sum), splat_f32(dw * y.d), acc[k]);
-      min_sum[k] += mw * y.s;
-    }
-  }
-  for (int k = 0; k < N; ++k) out[k] = sum_f32(acc[k]) + min_sum[k];
-}
+constexpr auto dot_q4_0 = dot_symmetric<18, unpack_q4_0, N>;
+template <int N>
+constexpr auto dot_q5_0 = dot_symmetric<22, unpack_q5_0, N>;
+template <int N>
+constexpr auto dot_q4_1 = dot_with_min<20, unpack_q4_1, N>;
+template <int N>
+constexpr auto dot_q5_1 = dot_with_min<24, unpack_q5_1, N>;
 
 // K-quants: integer sums of whole super-blocks, each sub-block's product scaled by its integer
 // scale inside int32 lanes; one float multiply-add per super-block and token.

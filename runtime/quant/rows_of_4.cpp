@@ -9,6 +9,7 @@
 #include "core/f16.h"
 #include "quant/activations.h"
 #include "quant/kernels.h"
+#include "quant/legacy_quants.h"
 #include "quant/rows_of_4.h"
 #include "quant/simd128.h"
 
@@ -41,51 +42,24 @@ const Block& block_of(const uint8_t* x, size_t stride, int k, int64_t b) {
   return reinterpret_cast<const Block*>(x + k * stride)[b];
 }
 
-// out[4k + r] = dot(row r of the group, activation row k).
-template <int N>
-void q8_0_rows4(const uint8_t* g, const uint8_t* x, size_t stride, int64_t n, float* out) {
+// out[4k + r] = dot(row r of the group, activation row k), for the symmetric legacy types:
+// each row's quants (kQuantBytes after the group's four scales) unpack once for all tokens.
+template <int kQuantBytes, UnpackFn kUnpack, int N>
+void rows4(const uint8_t* g, const uint8_t* x, size_t stride, int64_t n, float* out) {
   using namespace simd;
   F acc[N];
   for (auto& a : acc) a = zero_f32();
-  for (int64_t b = 0; b < n / 32; ++b, g += 4 * 34) {
+  for (int64_t b = 0; b < n / 32; ++b, g += 8 + 4 * kQuantBytes) {
     const F dw = halves_to_f32(widen_low_u16(load64(g)));
-    const uint8_t* q = g + 8;
-    const V a0 = load(q), a1 = load(q + 16), b0 = load(q + 32), b1 = load(q + 48);
-    const V c0 = load(q + 64), c1 = load(q + 80), d0 = load(q + 96), d1 = load(q + 112);
+    Quants32 q[4];
+    for (int r = 0; r < 4; ++r) q[r] = kUnpack(g + 8 + r * kQuantBytes);
     for (int k = 0; k < N; ++k) {
       const auto& y = block_of<BlockQ8_0>(x, stride, k, b);
       const V x0 = load(y.qs), x1 = load(y.qs + 16);
-      const V sums =
-          reduce4(add_i32(dot_i8(a0, x0), dot_i8(a1, x1)), add_i32(dot_i8(b0, x0), dot_i8(b1, x1)),
-                  add_i32(dot_i8(c0, x0), dot_i8(c1, x1)), add_i32(dot_i8(d0, x0), dot_i8(d1, x1)));
-      acc[k] = mul_add_f32(to_f32(sums), mul_f32(dw, splat_f32(y.d)), acc[k]);
-    }
-  }
-  for (int k = 0; k < N; ++k) store_f32(out + 4 * k, acc[k]);
-}
-
-template <int N>
-void q4_0_rows4(const uint8_t* g, const uint8_t* x, size_t stride, int64_t n, float* out) {
-  using namespace simd;
-  const V low_nibbles = splat_i8(0x0F), eight = splat_i8(8);
-  F acc[N];
-  for (auto& a : acc) a = zero_f32();
-  for (int64_t b = 0; b < n / 32; ++b, g += 4 * 18) {
-    const F dw = halves_to_f32(widen_low_u16(load64(g)));
-    const uint8_t* q = g + 8;
-    V lo[4], hi[4];
-    for (int r = 0; r < 4; ++r) {
-      const V packed = load(q + 16 * r);
-      lo[r] = sub_i8(bit_and(packed, low_nibbles), eight);
-      hi[r] = sub_i8(shr_u8<4>(packed), eight);
-    }
-    for (int k = 0; k < N; ++k) {
-      const auto& y = block_of<BlockQ8_0>(x, stride, k, b);
-      const V x0 = load(y.qs), x1 = load(y.qs + 16);
-      const V sums = reduce4(add_i32(dot_i8(lo[0], x0), dot_i8(hi[0], x1)),
-                             add_i32(dot_i8(lo[1], x0), dot_i8(hi[1], x1)),
-                             add_i32(dot_i8(lo[2], x0), dot_i8(hi[2], x1)),
-                             add_i32(dot_i8(lo[3], x0), dot_i8(hi[3], x1)));
+      const V sums = reduce4(add_i32(dot_i8(q[0].lo, x0), dot_i8(q[0].hi, x1)),
+                             add_i32(dot_i8(q[1].lo, x0), dot_i8(q[1].hi, x1)),
+                             add_i32(dot_i8(q[2].lo, x0), dot_i8(q[2].hi, x1)),
+                             add_i32(dot_i8(q[3].lo, x0), dot_i8(q[3].hi, x1)));
       acc[k] = mul_add_f32(to_f32(sums), mul_f32(dw, splat_f32(y.d)), acc[k]);
     }
   }
@@ -113,46 +87,21 @@ void dispatch(const uint8_t* g, const uint8_t* x, size_t stride, int count, int6
   }
 }
 
-template <int N>
-void q5_0_rows4(const uint8_t* g, const uint8_t* x, size_t stride, int64_t n, float* out) {
-  using namespace simd;
-  const V low_nibbles = splat_i8(0x0F), sixteen = splat_i8(16);
-  F acc[N];
-  for (auto& a : acc) a = zero_f32();
-  for (int64_t b = 0; b < n / 32; ++b, g += 4 * 22) {
-    const F dw = halves_to_f32(widen_low_u16(load64(g)));
-    const uint8_t* q = g + 8;
-    V lo[4], hi[4];
-    for (int r = 0; r < 4; ++r, q += 20) {
-      uint32_t qh;
-      std::memcpy(&qh, q, 4);
-      const V packed = load(q + 4);
-      lo[r] = sub_i8(bit_or(bit_and(packed, low_nibbles), fifth_bits(qh & 0xFFFF)), sixteen);
-      hi[r] = sub_i8(bit_or(shr_u8<4>(packed), fifth_bits(qh >> 16)), sixteen);
-    }
-    for (int k = 0; k < N; ++k) {
-      const auto& y = block_of<BlockQ8_0>(x, stride, k, b);
-      const V x0 = load(y.qs), x1 = load(y.qs + 16);
-      const V sums = reduce4(add_i32(dot_i8(lo[0], x0), dot_i8(hi[0], x1)),
-                             add_i32(dot_i8(lo[1], x0), dot_i8(hi[1], x1)),
-                             add_i32(dot_i8(lo[2], x0), dot_i8(hi[2], x1)),
-                             add_i32(dot_i8(lo[3], x0), dot_i8(hi[3], x1)));
-      acc[k] = mul_add_f32(to_f32(sums), mul_f32(dw, splat_f32(y.d)), acc[k]);
-    }
-  }
-  for (int k = 0; k < N; ++k) store_f32(out + 4 * k, acc[k]);
-}
+template <int kQuantBytes, UnpackFn kUnpack>
+constexpr Rows4Fn rows4_entry =
+    dispatch<rows4<kQuantBytes, kUnpack, 1>, rows4<kQuantBytes, kUnpack, 2>,
+             rows4<kQuantBytes, kUnpack, 3>, rows4<kQuantBytes, kUnpack, 4>>;
 
 }  // namespace
 
 Rows4Fn rows4_kernel(TensorType type) {
   switch (type) {
     case TensorType::Q8_0:
-      return dispatch<q8_0_rows4<1>, q8_0_rows4<2>, q8_0_rows4<3>, q8_0_rows4<4>>;
+      return rows4_entry<32, unpack_q8_0>;
     case TensorType::Q4_0:
-      return dispatch<q4_0_rows4<1>, q4_0_rows4<2>, q4_0_rows4<3>, q4_0_rows4<4>>;
+      return rows4_entry<16, unpack_q4_0>;
     case TensorType::Q5_0:
-      return dispatch<q5_0_rows4<1>, q5_0_rows4<2>, q5_0_rows4<3>, q5_0_rows4<4>>;
+      return rows4_entry<20, unpack_q5_0>;
     default:
       return nullptr;
   }
