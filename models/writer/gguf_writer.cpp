@@ -26,30 +26,6 @@ void put_string(std::vector<uint8_t>& out, std::string_view s) {
   put_string_bytes(out, s);
 }
 
-int scalar_bytes(ValueType t) {
-  switch (t) {
-    case ValueType::kUInt8:
-    case ValueType::kInt8:
-    case ValueType::kBool:
-      return 1;
-    case ValueType::kUInt16:
-    case ValueType::kInt16:
-      return 2;
-    case ValueType::kUInt32:
-    case ValueType::kInt32:
-    case ValueType::kFloat32:
-      return 4;
-    case ValueType::kUInt64:
-    case ValueType::kInt64:
-    case ValueType::kFloat64:
-      return 8;
-    case ValueType::kString:
-    case ValueType::kArray:
-      return 0;
-  }
-  return 0;
-}
-
 uint64_t align_up(uint64_t v, uint64_t alignment) {
   return (v + alignment - 1) / alignment * alignment;
 }
@@ -166,7 +142,7 @@ void MetaValue::serialize(std::vector<uint8_t>& out) const {
       for (const MetaValue& e : elements_) e.serialize(out);
       break;
     default:
-      put_le(out, bits_, scalar_bytes(type_));
+      put_le(out, bits_, static_cast<int>(value_type_size(type_)));
       break;
   }
 }

@@ -24,8 +24,19 @@ std::string quoted(std::string_view s) {
   return "'" + std::string(s) + "'";
 }
 
-// Fixed-size values: bytes per element, or 0 for strings and arrays.
-uint64_t scalar_size(ValueType t) {
+bool valid_value_type(uint32_t t) {
+  return t <= static_cast<uint32_t>(ValueType::kFloat64);
+}
+
+uint64_t load_le(const uint8_t* p, uint64_t n) {
+  uint64_t v = 0;
+  for (uint64_t i = 0; i < n; ++i) v |= static_cast<uint64_t>(p[i]) << (8 * i);
+  return v;
+}
+
+}  // namespace
+
+uint64_t value_type_size(ValueType t) {
   switch (t) {
     case ValueType::kUInt8:
     case ValueType::kInt8:
@@ -48,18 +59,6 @@ uint64_t scalar_size(ValueType t) {
   }
   return 0;
 }
-
-bool valid_value_type(uint32_t t) {
-  return t <= static_cast<uint32_t>(ValueType::kFloat64);
-}
-
-uint64_t load_le(const uint8_t* p, uint64_t n) {
-  uint64_t v = 0;
-  for (uint64_t i = 0; i < n; ++i) v |= static_cast<uint64_t>(p[i]) << (8 * i);
-  return v;
-}
-
-}  // namespace
 
 const char* value_type_name(ValueType type) {
   switch (type) {
@@ -142,7 +141,7 @@ class Parser {
       v.elem_type_ = read_value_type(what + " array element");
       v.count_ = read_uint(8, what + " array length");
       uint64_t start = pos_;
-      uint64_t elem = scalar_size(v.elem_type_);
+      uint64_t elem = value_type_size(v.elem_type_);
       if (elem != 0) {
         if (v.count_ > (bytes_.size() - pos_) / elem) {
           format_error("GGUF file is truncated or corrupt: " + what + " claims " +
@@ -174,7 +173,7 @@ class Parser {
       }
       v.raw_ = bytes_.subspan(start, pos_ - start);
     } else {
-      uint64_t n = scalar_size(type);
+      uint64_t n = value_type_size(type);
       v.bits_ = read_uint(n, what);
     }
     return v;
@@ -405,7 +404,7 @@ bool Value::is_integer() const {
 uint64_t Value::as_u64() const {
   if (type_ == ValueType::kBool) return bits_ != 0;
   if (!is_integer()) wrong_type(key_, type_, "an unsigned integer");
-  if (is_signed(type_) && sign_extend(bits_, scalar_size(type_)) < 0) {
+  if (is_signed(type_) && sign_extend(bits_, value_type_size(type_)) < 0) {
     format_error("metadata " + quoted(key_) + " is negative, expected an unsigned integer");
   }
   return bits_;
@@ -413,7 +412,7 @@ uint64_t Value::as_u64() const {
 
 int64_t Value::as_i64() const {
   if (!is_integer()) wrong_type(key_, type_, "an integer");
-  if (is_signed(type_)) return sign_extend(bits_, scalar_size(type_));
+  if (is_signed(type_)) return sign_extend(bits_, value_type_size(type_));
   if (bits_ > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
     format_error("metadata " + quoted(key_) + " is too large for a signed integer");
   }
@@ -433,7 +432,7 @@ double Value::as_f64() const {
     return d;
   }
   if (is_integer()) {
-    return is_signed(type_) ? static_cast<double>(sign_extend(bits_, scalar_size(type_)))
+    return is_signed(type_) ? static_cast<double>(sign_extend(bits_, value_type_size(type_)))
                             : static_cast<double>(bits_);
   }
   wrong_type(key_, type_, "a number");
@@ -465,7 +464,7 @@ Value Value::at(uint64_t index) const {
     format_error("metadata " + quoted(key_) + " has " + std::to_string(count_) +
                  " elements; index " + std::to_string(index) + " is out of range");
   }
-  uint64_t elem = scalar_size(elem_type_);
+  uint64_t elem = value_type_size(elem_type_);
   if (elem != 0) {
     Value v;
     v.type_ = elem_type_;
@@ -493,7 +492,7 @@ std::vector<std::string_view> Value::as_strings() const {
 
 std::vector<float> Value::as_f32s() const {
   ValueType et = element_type();
-  if (scalar_size(et) == 0 || et == ValueType::kBool) {
+  if (value_type_size(et) == 0 || et == ValueType::kBool) {
     wrong_type(key_, et, "an array of numbers");
   }
   std::vector<float> out;

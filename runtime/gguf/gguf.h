@@ -31,6 +31,8 @@ enum class ValueType : uint32_t {
 };
 
 const char* value_type_name(ValueType type);
+// Bytes of one value of a fixed-size type; 0 for strings and arrays.
+uint64_t value_type_size(ValueType type);
 
 // One metadata value. Scalars are widened on read; arrays of scalars keep their raw bytes
 // (a 100k-entry score array stays a view), arrays of strings and nested arrays are indexed.
