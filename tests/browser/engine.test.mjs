@@ -2,27 +2,15 @@
 // streams into the page, and the page's own thread keeps running timers while it does.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import http from 'node:http';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 
-import { existing, libDir, repoRoot, storiesPath } from '../node/helpers.mjs';
+import { existing, repoRoot, storiesPath } from '../node/helpers.mjs';
+import { TYPES, launchChromium, libFile, skipReasonFor, startServer } from './harness.mjs';
 
-const CHROMIUM = '/usr/bin/chromium';
 const modelFile = existing(storiesPath);
 const jinjaFile = path.join(repoRoot, 'node_modules', '@huggingface', 'jinja', 'dist', 'index.js');
-const skipReason = !modelFile
-  ? `model file missing: ${storiesPath} (set PIPIT_MODELS_DIR)`
-  : !fs.existsSync(CHROMIUM)
-    ? `${CHROMIUM} is not installed`
-    : null;
-
-const TYPES = {
-  '.js': 'text/javascript; charset=utf-8',
-  '.wasm': 'application/wasm',
-  '.map': 'application/json',
-  '.html': 'text/html; charset=utf-8',
-};
+const skipReason = skipReasonFor(modelFile, storiesPath);
 
 // No bundler here, so an import map tells the page where the template engine is.
 const PAGE = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>pipit engine test</title>
@@ -49,25 +37,15 @@ function serve(req, res) {
   if (url.pathname === '/app/test.html') return send(200, TYPES['.html'], Buffer.from(PAGE));
   if (url.pathname === '/app/model.gguf') return send(200, 'application/octet-stream', fs.readFileSync(modelFile));
   if (url.pathname === '/jinja/index.js') return send(200, TYPES['.js'], fs.readFileSync(jinjaFile));
-  if (url.pathname.startsWith('/lib/')) {
-    const file = path.join(libDir, url.pathname.slice('/lib/'.length));
-    if (file.startsWith(libDir + path.sep) && fs.existsSync(file) && fs.statSync(file).isFile()) {
-      return send(200, TYPES[path.extname(file)] ?? 'application/octet-stream', fs.readFileSync(file));
-    }
-  }
+  const lib = libFile(url.pathname);
+  if (lib) return send(200, lib.type, lib.body);
   return send(404, 'text/plain', Buffer.from('not found'));
 }
 
 before(async () => {
   if (skipReason) return;
-  server = http.createServer(serve);
-  await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  base = `http://127.0.0.1:${server.address().port}`;
-  const { chromium } = await import('playwright-core');
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
+  ({ server, base } = await startServer(serve));
+  browser = await launchChromium();
   page = await browser.newPage();
   page.on('pageerror', (e) => pageErrors.push(e.message));
   page.on('worker', (w) => workerUrls.push(w.url()));

@@ -3,24 +3,18 @@
 // single-thread engine.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import http from 'node:http';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 
 import { existing, goldenIds, libDir, storiesPath } from '../node/helpers.mjs';
+import { launchChromium, libFile, skipReasonFor, startServer } from './harness.mjs';
 
-const CHROMIUM = '/usr/bin/chromium';
 const modelFile = existing(storiesPath);
 const threadedEngine = path.join(libDir, 'wasm', 'pipit-mt.js');
-const skipReason = !modelFile
-  ? `model file missing: ${storiesPath} (set PIPIT_MODELS_DIR)`
-  : !fs.existsSync(CHROMIUM)
-    ? `${CHROMIUM} is not installed`
-    : !fs.existsSync(threadedEngine)
-      ? `the threaded engine ${threadedEngine} is not built`
-      : null;
+const skipReason =
+  skipReasonFor(modelFile, storiesPath) ??
+  (!fs.existsSync(threadedEngine) ? `the threaded engine ${threadedEngine} is not built` : null);
 
-const TYPES = { '.js': 'text/javascript; charset=utf-8', '.wasm': 'application/wasm' };
 const PAGE = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>threads</title></head>
 <body><script type="module">
   import * as pipit from '/lib/index.js';
@@ -46,26 +40,15 @@ function serve(req, res) {
   };
   if (url.pathname.endsWith('/test.html')) return send(200, 'text/html; charset=utf-8', Buffer.from(PAGE));
   if (url.pathname === '/model.gguf') return send(200, 'application/octet-stream', fs.readFileSync(modelFile));
-  if (url.pathname.startsWith('/lib/')) {
-    const file = path.join(libDir, url.pathname.slice('/lib/'.length));
-    if (file.startsWith(libDir + path.sep) && fs.existsSync(file) && fs.statSync(file).isFile()) {
-      return send(200, TYPES[path.extname(file)] ?? 'application/octet-stream', fs.readFileSync(file));
-    }
-  }
+  const lib = libFile(url.pathname);
+  if (lib) return send(200, lib.type, lib.body);
   return send(404, 'text/plain', Buffer.from('not found'));
 }
 
 before(async () => {
   if (skipReason) return;
-  server = http.createServer(serve);
-  await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  base = `http://127.0.0.1:${server.address().port}`;
-  const { chromium } = await import('playwright-core');
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
+  ({ server, base } = await startServer(serve));
+  browser = await launchChromium();
 });
 
 after(async () => {
