@@ -1,6 +1,7 @@
 // The compute kernels over quantized weights: products of a weight matrix with f32
-// activations, and row dequantization (embedding lookups). Weights stay in their file
-// format; each row is expanded block by block inside the dot product.
+// activations (quantized per matmul as llama.cpp does, then multiplied in integers), and row
+// dequantization (embedding lookups). Weights keep their quantized blocks; some types are
+// regrouped four rows at a time at load (Layout::kRowsOf4).
 #pragma once
 
 #include <cstddef>
