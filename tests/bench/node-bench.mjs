@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // pipit under Node, the way the package runs there: one model, a warm-up generation, then
-// `runs` measured ones. scripts/bench.mjs starts this in its own process (so every model gets
+// `runs` measured ones. web/scripts/bench.mjs starts this in its own process (so every model gets
 // a fresh WASM heap) and reads the one JSON line it prints.
 //   node tests/bench/node-bench.mjs '{"file":..., "prompt":..., "decodeTokens":64, "runs":3, "ctx":512}'
 import { readFile } from 'node:fs/promises';

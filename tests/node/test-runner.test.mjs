@@ -1,10 +1,10 @@
-// The test runner's own reading of each tier's output (scripts/test.mjs): a wrong count here
+// The test runner's own reading of each tier's output (web/scripts/test.mjs): a wrong count here
 // would make `npm test` report green on a red suite.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 
-import { judge, parseGtest, parseNodeTap } from '../../scripts/test.mjs';
+import { judge, parseGtest, parseNodeTap } from '../../web/scripts/test.mjs';
 
 test('gtest summary: passed, failed and skipped counts, singular or plural', () => {
   const out = [

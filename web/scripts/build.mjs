@@ -5,7 +5,7 @@
 //   ts      tsc -p web -> web/lib, plus the wasm engine copied to web/lib/wasm/
 // Each tree is configured once and then rebuilt incrementally by ninja (-j2, ccache).
 //
-//   node scripts/build.mjs [--native] [--wasm] [--ts] [--no-deps] [--fresh]
+//   node web/scripts/build.mjs [--native] [--wasm] [--ts] [--no-deps] [--fresh]
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { JOBS, ROOT, ScriptError, emscriptenEnv, isMain, log, run, which } from './common.mjs';

@@ -3,7 +3,7 @@
 // headless Chromium page, runs interleaved; pipit also under Node and natively. Prints a table
 // and, last, one JSON line with every number. See tests/bench/README.md.
 //
-//   node scripts/bench.mjs [--model smol,qwen] [--quant Q8_0,Q4_0,Q4_K_M] [--runs 3]
+//   node web/scripts/bench.mjs [--model smol,qwen] [--quant Q8_0,Q4_0,Q4_K_M] [--runs 3]
 //       [--prompt-tokens 128] [--decode 64] [--ctx 512] [--wllama-threads 1,2]
 //       [--pipit-threads 1,2] [--env browser,node,native] [--no-build] [--no-extras]
 import { spawnSync } from 'node:child_process';

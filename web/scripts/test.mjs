@@ -6,7 +6,7 @@
 //   browser  node --test tests/browser/**/*.test.mjs  (the package in headless Chromium)
 // and ends with a per-tier table and one line `tests: N passed, N failed, N skipped`.
 //
-//   node scripts/test.mjs [--tier native,wasm,node,browser] [--no-build] [--no-deps]
+//   node web/scripts/test.mjs [--tier native,wasm,node,browser] [--no-build] [--no-deps]
 //                         [--filter GTEST_FILTER] [--timeout MINUTES]
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';

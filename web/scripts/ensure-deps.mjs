@@ -3,7 +3,7 @@
 // As root it installs what is missing (apt-get, non-interactive); otherwise it says exactly
 // what to install and fails. A fast no-op when everything is there.
 //
-//   node scripts/ensure-deps.mjs [--for native,wasm,browser] [--no-npm]
+//   node web/scripts/ensure-deps.mjs [--for native,wasm,browser] [--no-npm]
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
