@@ -17,6 +17,10 @@ export const WASM_DIR = path.join(ROOT, 'build', 'wasm');
 export const WASM_MT_DIR = path.join(ROOT, 'build', 'wasm-mt');
 const WEB_WASM_DIR = path.join(ROOT, 'web', 'lib', 'wasm');
 
+// ccache keys on the compiler's command line, which holds absolute source paths; rewriting them
+// relative to the checkout lets every clone and worktree share one cache.
+process.env.CCACHE_BASEDIR ??= ROOT;
+
 function cacheValue(dir, key) {
   const cache = path.join(dir, 'CMakeCache.txt');
   if (!existsSync(cache)) return undefined;
