@@ -42,11 +42,9 @@ void split_columns(const float* src, int rows,
   }
 }
 
-void rope_rows(ops::RopeStyle style, float* x, int rows, int row_stride, int n_heads, int head_dim,
-               int rope_dim, int pos0, float base) {
-  for (int r = 0; r < rows; ++r) {
-    ops::rope(style, x + r * row_stride, n_heads, head_dim, rope_dim, pos0 + r, base);
-  }
+void rope_rows(const ops::Rope& rope, float* x, int rows, int row_stride, int n_heads, int head_dim,
+               int pos0) {
+  for (int r = 0; r < rows; ++r) ops::rope(rope, x + r * row_stride, n_heads, head_dim, pos0 + r);
 }
 
 void store_kv(KvCache& kv, int layer, int pos0, int n, const float* k, const float* v, int kv_dim) {

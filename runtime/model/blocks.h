@@ -25,8 +25,8 @@ void add_bias_rows(float* y, const float* bias, int rows, int dim);
 void split_columns(const float* src, int rows, std::initializer_list<std::pair<float*, int>> parts);
 
 // Rotates the heads of n rows (row_stride apart) for positions pos0, pos0+1, ...
-void rope_rows(ops::RopeStyle style, float* x, int rows, int row_stride, int n_heads, int head_dim,
-               int rope_dim, int pos0, float base);
+void rope_rows(const ops::Rope& rope, float* x, int rows, int row_stride, int n_heads, int head_dim,
+               int pos0);
 
 struct Attention {
   int n_head = 0;

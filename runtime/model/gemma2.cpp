@@ -16,6 +16,7 @@
 
 #include "model/architectures.h"
 #include "model/blocks.h"
+#include "model/rotary.h"
 #include "model/weights.h"
 
 namespace pipit {
@@ -36,6 +37,7 @@ class Gemma2Model final : public Model {
     const ModelConfig& c = config_;
     const int q_dim = c.n_head * c.head_dim, kv_dim = c.n_head_kv * c.head_dim;
     WeightLoader w(file_);
+    rotary_ = RotaryEmbedding(file_, c, ops::RopeStyle::kNeox, w);
     token_embd_ = w.matrix("token_embd.weight", c.n_embd, c.n_vocab);
     output_norm_ = w.vector("output_norm.weight", c.n_embd);
     output_ = w.has("output.weight") ? w.matrix("output.weight", c.n_embd, c.n_vocab) : token_embd_;
@@ -62,6 +64,10 @@ class Gemma2Model final : public Model {
     final_softcap_ = static_cast<float>(file_.get_f64("gemma2.final_logit_softcapping", 30.0));
   }
 
+  const ops::Rope* key_rotation(int context_length) const override {
+    return &rotary_.for_context(context_length);
+  }
+
   std::unique_ptr<KvCache> new_kv_cache(int context_length) const override {
     return std::make_unique<KvCache>(config_.n_layer, context_length,
                                      config_.n_head_kv * config_.head_dim);
@@ -72,9 +78,9 @@ class Gemma2Model final : public Model {
     const ModelConfig& c = config_;
     const int n = static_cast<int>(tokens.size());
     const int d = c.n_embd, q_dim = c.n_head * c.head_dim, kv_dim = c.n_head_kv * c.head_dim;
+    const ops::Rope& rotation = rotary_.for_context(kv.context_length());
     const auto rope = [&](float* x, int n_heads, int stride) {
-      blocks::rope_rows(ops::RopeStyle::kNeox, x, n, stride, n_heads, c.head_dim, c.rope_dim, pos0,
-                        c.rope_freq_base);
+      blocks::rope_rows(rotation, x, n, stride, n_heads, c.head_dim, pos0);
     };
     std::vector<float> x(n * d), h(n * d), q(n * q_dim), k(n * kv_dim), v(n * kv_dim);
     std::vector<float> attn(n * q_dim), gate(n * c.n_ff), up(n * c.n_ff);
@@ -116,6 +122,7 @@ class Gemma2Model final : public Model {
   kernels::Matrix token_embd_;
   const float* output_norm_ = nullptr;
   kernels::Matrix output_;
+  RotaryEmbedding rotary_;
   std::vector<Gemma2Layer> layers_;
   blocks::Attention global_, local_;
   float final_softcap_ = 30.0f;

@@ -1,5 +1,6 @@
 #include "model/kv_cache.h"
 
+#include <algorithm>
 #include <new>
 #include <string>
 
@@ -8,7 +9,7 @@
 namespace pipit {
 
 KvCache::KvCache(int n_layer, int context_length, int kv_dim)
-    : context_length_(context_length), kv_dim_(kv_dim) {
+    : n_layer_(n_layer), context_length_(context_length), kv_dim_(kv_dim) {
   const size_t n = static_cast<size_t>(n_layer) * context_length * kv_dim;
   try {
     keys_.resize(n);
@@ -17,6 +18,18 @@ KvCache::KvCache(int n_layer, int context_length, int kv_dim)
     fail(ErrorKind::kOutOfMemory,
          "not enough memory for a KV cache of " + std::to_string(context_length) + " positions (" +
              std::to_string(2 * n * sizeof(float) >> 20) + " MB); use a shorter context length");
+  }
+}
+
+void KvCache::drop(int first, int count, int used, const ops::Rope& rope, int head_dim) {
+  const int n_heads = kv_dim_ / head_dim;
+  for (int layer = 0; layer < n_layer_; ++layer) {
+    for (int pos = first + count; pos < used; ++pos) {
+      float* k = key(layer, pos - count);
+      std::copy_n(key(layer, pos), kv_dim_, k);
+      std::copy_n(value(layer, pos), kv_dim_, value(layer, pos - count));
+      ops::rope_shift(rope, k, n_heads, head_dim, -count);
+    }
   }
 }
 

@@ -4,6 +4,8 @@
 #include <cstddef>
 #include <vector>
 
+#include "ops/ops.h"
+
 namespace pipit {
 
 class KvCache {
@@ -17,10 +19,16 @@ class KvCache {
   const float* value(int layer, int pos) const { return values_.data() + offset(layer, pos); }
   size_t bytes() const { return (keys_.size() + values_.size()) * sizeof(float); }
 
+  // Forgets positions [first, first + count) of the `used` ones: the entries after them move
+  // down by count, and their keys, stored rotated to their old positions, are turned back by
+  // count positions with `rope` (heads of head_dim values).
+  void drop(int first, int count, int used, const ops::Rope& rope, int head_dim);
+
  private:
   size_t offset(int layer, int pos) const {
     return (static_cast<size_t>(layer) * context_length_ + pos) * kv_dim_;
   }
+  int n_layer_;
   int context_length_;
   int kv_dim_;
   std::vector<float> keys_;

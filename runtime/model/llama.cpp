@@ -1,11 +1,12 @@
 // LLaMA: pre-RMSNorm transformer with rotary positions (interleaved pairs), grouped-query
-// attention and a SwiGLU feed-forward network — or, in Mixtral-style files, a mixture of
-// SwiGLU experts of which a router picks the top k per token.
+// attention (over a sliding window in Mistral's files) and a SwiGLU feed-forward network — or, in
+// Mixtral-style files, a mixture of SwiGLU experts of which a router picks the top k per token.
 //
 //   x = embed(token)
 //   per layer:  h = rmsnorm(x) * w_attn_norm
 //               q, k, v = h Wq, h Wk, h Wv;  q, k = rope(q, pos), rope(k, pos)
 //               x += softmax(q k^T / sqrt(d_head) + causal mask) v  Wo
+//                    (Mistral: the mask also hides keys more than sliding_window - 1 back)
 //               h = rmsnorm(x) * w_ffn_norm
 //               x += (silu(h Wgate) * (h Wup)) Wdown
 //                 or, with experts:  p = softmax(h Wrouter);  E = the k largest p
@@ -21,6 +22,7 @@
 #include "core/error.h"
 #include "model/architectures.h"
 #include "model/blocks.h"
+#include "model/rotary.h"
 #include "model/weights.h"
 
 namespace pipit {
@@ -53,6 +55,7 @@ class LlamaModel final : public Model {
                                    std::to_string(n_expert));
     }
     WeightLoader w(file_);
+    rotary_ = RotaryEmbedding(file_, c, ops::RopeStyle::kInterleaved, w);
     token_embd_ = w.matrix("token_embd.weight", c.n_embd, c.n_vocab);
     output_norm_ = w.vector("output_norm.weight", c.n_embd);
     output_ = w.has("output.weight") ? w.matrix("output.weight", c.n_embd, c.n_vocab) : token_embd_;
@@ -79,6 +82,11 @@ class LlamaModel final : public Model {
       layers_.push_back(std::move(L));
     }
     attention_ = {c.n_head, c.n_head_kv, c.head_dim, 1.0f / std::sqrt(float(c.head_dim))};
+    attention_.window = c.sliding_window;  // Mistral
+  }
+
+  const ops::Rope* key_rotation(int context_length) const override {
+    return &rotary_.for_context(context_length);
   }
 
   std::unique_ptr<KvCache> new_kv_cache(int context_length) const override {
@@ -91,9 +99,9 @@ class LlamaModel final : public Model {
     const ModelConfig& c = config_;
     const int n = static_cast<int>(tokens.size());
     const int d = c.n_embd, q_dim = c.n_head * c.head_dim, kv_dim = c.n_head_kv * c.head_dim;
+    const ops::Rope& rotation = rotary_.for_context(kv.context_length());
     const auto rope = [&](float* x, int n_heads, int stride) {
-      blocks::rope_rows(ops::RopeStyle::kInterleaved, x, n, stride, n_heads, c.head_dim, c.rope_dim,
-                        pos0, c.rope_freq_base);
+      blocks::rope_rows(rotation, x, n, stride, n_heads, c.head_dim, pos0);
     };
     std::vector<float> x(n * d), h(n * d), q(n * q_dim), k(n * kv_dim), v(n * kv_dim);
     std::vector<float> attn(n * q_dim), gate(n * c.n_ff), up(n * c.n_ff);
@@ -155,6 +163,7 @@ class LlamaModel final : public Model {
   kernels::Matrix token_embd_;
   const float* output_norm_ = nullptr;
   kernels::Matrix output_;
+  RotaryEmbedding rotary_;
   std::vector<LlamaLayer> layers_;
   blocks::Attention attention_;
 };

@@ -67,6 +67,9 @@ ModelConfig read_config(const gguf::File& file, const std::string& arch) {
     fail(ErrorKind::kFormat, "rope.dimension_count " + std::to_string(c.rope_dim) + " is odd");
   }
   c.rope_freq_base = static_cast<float>(file.get_f64(p + "rope.freq_base", 10000.0));
+  if (file.find(p + "attention.sliding_window")) {
+    c.sliding_window = positive_int(file, p + "attention.sliding_window", 0, 1 << 24);
+  }
   // RMSNorm models name their epsilon one way, LayerNorm models (gpt2) the other.
   c.norm_eps =
       static_cast<float>(file.get_f64(p + "attention.layer_norm_rms_epsilon",

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "gguf/gguf.h"
+#include "ops/ops.h"
 #include "tokenizer/tokenizer.h"
 
 namespace pipit {
@@ -37,6 +38,7 @@ struct ModelConfig {
   int rope_dim = 0;
   float rope_freq_base = 10000.0f;
   float norm_eps = 1e-5f;
+  int sliding_window = 0;  // <arch>.attention.sliding_window; 0: attention sees every position
 };
 
 class KvCache;
@@ -72,6 +74,11 @@ class Model {
                        float* logits) const = 0;
 
   virtual std::unique_ptr<KvCache> new_kv_cache(int context_length) const = 0;
+
+  // The rotation this model's cached keys carry, in a context of context_length positions, so
+  // a context shift can move them; null when positions enter some other way (gpt2's learned
+  // position embeddings), and moving a key would not move its position.
+  virtual const ops::Rope* key_rotation(int /*context_length*/) const { return nullptr; }
 
  protected:
   explicit Model(ModelParts parts);

@@ -14,6 +14,7 @@
 
 #include "model/architectures.h"
 #include "model/blocks.h"
+#include "model/rotary.h"
 #include "model/weights.h"
 
 namespace pipit {
@@ -32,6 +33,7 @@ class Phi3Model final : public Model {
     const ModelConfig& c = config_;
     const int q_dim = c.n_head * c.head_dim, kv_dim = c.n_head_kv * c.head_dim;
     WeightLoader w(file_);
+    rotary_ = RotaryEmbedding(file_, c, ops::RopeStyle::kNeox, w);
     token_embd_ = w.matrix("token_embd.weight", c.n_embd, c.n_vocab);
     output_norm_ = w.vector("output_norm.weight", c.n_embd);
     output_ = w.has("output.weight") ? w.matrix("output.weight", c.n_embd, c.n_vocab) : token_embd_;
@@ -47,7 +49,11 @@ class Phi3Model final : public Model {
       });
     }
     attention_ = {c.n_head, c.n_head_kv, c.head_dim, 1.0f / std::sqrt(float(c.head_dim))};
-    attention_.window = static_cast<int>(file_.get_u64("phi3.attention.sliding_window", 0));
+    attention_.window = c.sliding_window;
+  }
+
+  const ops::Rope* key_rotation(int context_length) const override {
+    return &rotary_.for_context(context_length);
   }
 
   std::unique_ptr<KvCache> new_kv_cache(int context_length) const override {
@@ -60,9 +66,9 @@ class Phi3Model final : public Model {
     const ModelConfig& c = config_;
     const int n = static_cast<int>(tokens.size());
     const int d = c.n_embd, q_dim = c.n_head * c.head_dim, kv_dim = c.n_head_kv * c.head_dim;
+    const ops::Rope& rotation = rotary_.for_context(kv.context_length());
     const auto rope = [&](float* x, int n_heads, int stride) {
-      blocks::rope_rows(ops::RopeStyle::kNeox, x, n, stride, n_heads, c.head_dim, c.rope_dim, pos0,
-                        c.rope_freq_base);
+      blocks::rope_rows(rotation, x, n, stride, n_heads, c.head_dim, pos0);
     };
     std::vector<float> x(n * d), h(n * d), qkv(n * (q_dim + 2 * kv_dim));
     std::vector<float> q(n * q_dim), k(n * kv_dim), v(n * kv_dim), attn(n * q_dim);
@@ -98,6 +104,7 @@ class Phi3Model final : public Model {
   kernels::Matrix token_embd_;
   const float* output_norm_ = nullptr;
   kernels::Matrix output_;
+  RotaryEmbedding rotary_;
   std::vector<Phi3Layer> layers_;
   blocks::Attention attention_;
 };

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "core/f16.h"
 
@@ -25,24 +26,69 @@ void layer_norm(const float* x, const float* weight, const float* bias, int n, f
   for (int i = 0; i < n; ++i) out[i] = (x[i] - mean) * scale * weight[i] + bias[i];
 }
 
-void rope(RopeStyle style, float* vec, int n_heads, int head_dim, int rope_dim, int pos,
-          float base) {
+void yarn_ramp(Rope& rope, int original_context, float beta_fast, float beta_slow) {
+  // Pair i turns pos * base^(-2i/dims) radians, i.e. original_context * base^(-2i/dims) / 2pi
+  // times over the original context; solve for the i that turns `beta` times.
+  const auto pair_turning = [&](float beta) {
+    const float two_pi = 6.28318530717958647692f;
+    return static_cast<float>(rope.dims) *
+           std::log(static_cast<float>(original_context) / (beta * two_pi)) /
+           (2.0f * std::log(rope.base));
+  };
+  rope.yarn = true;
+  rope.yarn_low = std::max(0.0f, std::floor(pair_turning(beta_fast)));
+  rope.yarn_high = std::min(static_cast<float>(rope.dims - 1), std::ceil(pair_turning(beta_slow)));
+}
+
+void rope_angles(const Rope& rope, int pos, float* theta) {
   // The angle advances by repeated multiplication in float, as llama.cpp computes it, so
   // positions far into the context agree with it to the last bits.
-  const float theta_scale = std::pow(base, -2.0f / static_cast<float>(rope_dim));
-  const int half = rope_dim / 2;
+  const float step = std::pow(rope.base, -2.0f / static_cast<float>(rope.dims));
+  float unscaled = static_cast<float>(pos);
+  for (int i = 0; i < rope.dims / 2; ++i, unscaled *= step) {
+    const float extrapolated = rope.freq_factors ? unscaled / rope.freq_factors[i] : unscaled;
+    const float interpolated = extrapolated * rope.freq_scale;
+    if (!rope.yarn) {
+      theta[i] = interpolated;
+      continue;
+    }
+    const float y =
+        (static_cast<float>(i) - rope.yarn_low) / std::max(0.001f, rope.yarn_high - rope.yarn_low);
+    const float keep = 1.0f - std::clamp(y, 0.0f, 1.0f);
+    theta[i] = interpolated * (1.0f - keep) + extrapolated * keep;
+  }
+}
+
+namespace {
+
+void rotate(const Rope& rope, float* vec, int n_heads, int head_dim, int pos, float magnitude) {
+  const int half = rope.dims / 2;
+  std::vector<float> theta(half), cos(half), sin(half);
+  rope_angles(rope, pos, theta.data());
+  for (int i = 0; i < half; ++i) {
+    cos[i] = std::cos(theta[i]) * magnitude;
+    sin[i] = std::sin(theta[i]) * magnitude;
+  }
   for (int h = 0; h < n_heads; ++h) {
     float* v = vec + h * head_dim;
-    float theta = static_cast<float>(pos);
-    for (int i = 0; i < half; ++i, theta *= theta_scale) {
-      const float c = std::cos(theta), s = std::sin(theta);
-      const int i0 = style == RopeStyle::kInterleaved ? 2 * i : i;
-      const int i1 = style == RopeStyle::kInterleaved ? 2 * i + 1 : i + half;
+    for (int i = 0; i < half; ++i) {
+      const int i0 = rope.style == RopeStyle::kInterleaved ? 2 * i : i;
+      const int i1 = rope.style == RopeStyle::kInterleaved ? 2 * i + 1 : i + half;
       const float a = v[i0], b = v[i1];
-      v[i0] = a * c - b * s;
-      v[i1] = a * s + b * c;
+      v[i0] = a * cos[i] - b * sin[i];
+      v[i1] = a * sin[i] + b * cos[i];
     }
   }
+}
+
+}  // namespace
+
+void rope(const Rope& rope, float* vec, int n_heads, int head_dim, int pos) {
+  rotate(rope, vec, n_heads, head_dim, pos, rope.magnitude);
+}
+
+void rope_shift(const Rope& rope, float* vec, int n_heads, int head_dim, int delta) {
+  rotate(rope, vec, n_heads, head_dim, delta, 1.0f);
 }
 
 void softmax(float* x, int n) {
