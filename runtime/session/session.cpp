@@ -64,6 +64,7 @@ void Session::reset() {
   tokens_.clear();
   finished_ = true;
   timings_ = {};
+  shift_ = {};
 }
 
 void Session::eval(std::span<const TokenId> ids) {
@@ -75,19 +76,54 @@ void Session::eval(std::span<const TokenId> ids) {
                                             std::to_string(n_vocab) + " tokens)");
     }
   }
-  if (ids.size() > static_cast<size_t>(context_length_ - position())) {
+  if (shift_.policy == ContextPolicy::kError &&
+      ids.size() > static_cast<size_t>(context_length_ - position())) {
     fail(ErrorKind::kContextOverflow, std::to_string(ids.size()) +
                                           " tokens do not fit in the context: it holds " +
                                           std::to_string(context_length_) + " tokens and " +
                                           std::to_string(position()) + " are already used");
   }
   ThreadPool::Scope scope(pool_.get());
+  for (size_t done = 0; done < ids.size();) {
+    if (position() == context_length_) shift_context();
+    const size_t n = std::min(ids.size() - done, static_cast<size_t>(context_length_ - position()));
+    forward(ids.subspan(done, n));
+    done += n;
+  }
+}
+
+void Session::forward(std::span<const TokenId> ids) {
   for (size_t start = 0; start < ids.size(); start += kPrefillChunk) {
     const size_t n = std::min<size_t>(kPrefillChunk, ids.size() - start);
     const auto chunk = ids.subspan(start, n);
     model_.forward(chunk, position(), *kv_, logits_.data());
     tokens_.insert(tokens_.end(), chunk.begin(), chunk.end());
   }
+}
+
+void Session::shift_context() {
+  const int used = position();
+  const int keep = std::min(shift_.keep, used);
+  const int after_keep = used - keep;
+  const int discard = shift_.discard > 0 ? std::min(shift_.discard, after_keep)
+                                         : std::max(std::min(1, after_keep), after_keep / 2);
+  if (discard == 0) {
+    fail(ErrorKind::kContextOverflow,
+         "the context of " + std::to_string(context_length_) +
+             " tokens is full and a context shift may drop none of them: all are kept (keep = " +
+             std::to_string(shift_.keep) + "); use a smaller keep or a longer context");
+  }
+  const auto first = tokens_.begin() + keep;
+  tokens_.erase(first, first + discard);
+  timings_.dropped_tokens += discard;
+  if (const ops::Rope* rotation = model_.key_rotation(context_length_)) {
+    kv_->drop(keep, discard, used, *rotation, model_.config().head_dim);
+    return;
+  }
+  // Positions are not a rotation of the cached keys: compute the kept tokens again.
+  const std::vector<TokenId> kept = std::move(tokens_);
+  tokens_.clear();
+  forward(kept);
 }
 
 void Session::begin(std::span<const TokenId> prompt, const GenerateOptions& options) {
@@ -106,6 +142,13 @@ void Session::start(std::span<const TokenId> prompt, const GenerateOptions& opti
   if (options.top_logits < 0) {
     fail(ErrorKind::kInvalidArgument,
          "top_logits must be >= 0, not " + std::to_string(options.top_logits));
+  }
+  const ContextShift& shift = options.context_shift;
+  if (shift.keep < -1 || shift.keep >= context_length_ || shift.discard < 0) {
+    fail(ErrorKind::kInvalidArgument,
+         "context shift: keep must be from -1 to " + std::to_string(context_length_ - 1) +
+             " (less than the context length) and discard >= 0, not keep " +
+             std::to_string(shift.keep) + ", discard " + std::to_string(shift.discard));
   }
   const int n_vocab = model_.config().n_vocab;
   if (options.top_logprobs < 0 || options.top_logprobs > n_vocab) {
@@ -163,6 +206,8 @@ void Session::start(std::span<const TokenId> prompt, const GenerateOptions& opti
   tokens_.resize(keep);
   finished_ = true;
   timings_ = {};
+  shift_ = options.context_shift;
+  if (shift_.keep < 0) shift_.keep = std::min(static_cast<int>(ids.size()), context_length_ / 2);
   const auto started = std::chrono::steady_clock::now();
   eval(std::span<const TokenId>(ids).subspan(keep));
   timings_.prefill_ms = elapsed_ms(started);
@@ -280,7 +325,7 @@ Step Session::next() {
       step.finish = FinishReason::kGrammarComplete;
     } else if (generated_ >= options_.max_tokens) {
       step.finish = FinishReason::kLength;
-    } else if (position() >= context_length_) {
+    } else if (position() >= context_length_ && shift_.policy == ContextPolicy::kError) {
       step.finish = FinishReason::kContextFull;
     }
   }

@@ -21,6 +21,22 @@ namespace pipit {
 // What the output must look like: free text, any JSON object, or JSON matching a schema.
 enum class ResponseFormat { kText, kJsonObject, kJsonSchema };
 
+// What happens when the context is full: an error (kContextOverflow; generation ends with
+// FinishReason::kContextFull), or a shift that drops the oldest tokens after the first `keep`
+// and carries on, as llama.cpp's context shift does. Keys kept in the cache are turned to
+// their new positions; for a model whose positions are not rotary (gpt2) the kept tokens are
+// evaluated again instead. Kept keys and values still reflect the dropped tokens they saw,
+// so the continuation approximates, and is not equal to, a fresh start from the kept tokens.
+enum class ContextPolicy { kError, kShift };
+struct ContextShift {
+  ContextPolicy policy = ContextPolicy::kError;
+  // Tokens at the start that are never dropped (a system prompt, BOS). -1: the prompt, up to
+  // half the context.
+  int keep = -1;
+  // Tokens dropped per shift. 0: half of those after `keep` (at least one).
+  int discard = 0;
+};
+
 struct GenerateOptions {
   int max_tokens = 256;
   SamplingOptions sampling;
@@ -38,6 +54,7 @@ struct GenerateOptions {
   std::string grammar;
   ResponseFormat response_format = ResponseFormat::kText;
   std::string json_schema;  // the schema as JSON text, for kJsonSchema
+  ContextShift context_shift;
 };
 
 enum class FinishReason {
@@ -67,8 +84,9 @@ struct Timings {
   int prefill_tokens = 0;
   double decode_ms = 0;
   int decode_tokens = 0;
-  int reused_tokens = 0;  // prompt tokens whose keys and values were kept from the last context
-  double grammar_ms = 0;  // masking and advancing the grammar (part of no other timing)
+  int reused_tokens = 0;   // prompt tokens whose keys and values were kept from the last context
+  double grammar_ms = 0;   // masking and advancing the grammar (part of no other timing)
+  int dropped_tokens = 0;  // tokens a context shift dropped
 };
 
 class Session {
@@ -84,7 +102,8 @@ class Session {
 
   void reset();
   // Appends tokens to the context and computes the logits after the last one.
-  // Error(kContextOverflow) if they do not fit; Error(kInvalidArgument) for an id out of range.
+  // Error(kContextOverflow) if they do not fit (and the current generation's context policy
+  // is not kShift); Error(kInvalidArgument) for an id out of range.
   void eval(std::span<const TokenId> ids);
   std::span<const float> logits() const { return logits_; }
 
@@ -104,6 +123,11 @@ class Session {
  private:
   void start(std::span<const TokenId> prompt, const GenerateOptions& options, bool reuse);
 
+  // Runs ids through the network at the current position; they must fit.
+  void forward(std::span<const TokenId> ids);
+  // Makes room in a full context by the policy in shift_.
+  void shift_context();
+
   // Picks the token from the current logits through the sampler and the grammar.
   TokenId choose();
   std::string release(const std::string& piece);  // through the stop strings, if any
@@ -114,6 +138,7 @@ class Session {
   std::vector<TokenId> tokens_;
   std::vector<float> logits_;
   GenerateOptions options_;
+  ContextShift shift_;  // of the current generation, with keep resolved
   std::unique_ptr<Sampler> sampler_;
   std::unique_ptr<StreamingDetokenizer> detok_;
   std::unique_ptr<StopStrings> stops_;
