@@ -86,7 +86,8 @@ class SessionHandle {
   // options: { maxTokens, temperature, topK, topP, minP, typicalP, repeatPenalty,
   // frequencyPenalty, presencePenalty, penaltyLastN, logitBias: [[id, bias], ...], seed,
   // ignoreEos, topLogits, stop: [string], logprobs, topLogprobs, grammar,
-  // responseFormat: 'text' | 'json_object' | 'json_schema', jsonSchema: string, reusePrefix },
+  // responseFormat: 'text' | 'json_object' | 'json_schema', jsonSchema: string, reusePrefix,
+  // contextShift: 'error' | 'shift', nKeep, nDiscard },
   // all present (the TypeScript layer fills in defaults and validates ranges; the runtime
   // checks again).
   void begin(const val& prompt_ids, const val& options) {
@@ -122,6 +123,11 @@ class SessionHandle {
         o.response_format = pipit::ResponseFormat::kJsonSchema;
         o.json_schema = options["jsonSchema"].as<std::string>();
       }
+      if (options["contextShift"].as<std::string>() == "shift") {
+        o.context_shift.policy = pipit::ContextPolicy::kShift;
+      }
+      o.context_shift.keep = options["nKeep"].as<int>();
+      o.context_shift.discard = options["nDiscard"].as<int>();
       const std::vector<pipit::TokenId> ids = array_to_ids(prompt_ids);
       if (options["reusePrefix"].as<bool>()) {
         session_.begin_reusing(ids, o);
@@ -187,6 +193,7 @@ class SessionHandle {
     out.set("decodeTokens", t.decode_tokens);
     out.set("reusedTokens", t.reused_tokens);
     out.set("grammarMs", t.grammar_ms);
+    out.set("droppedTokens", t.dropped_tokens);
     return out;
   }
 

@@ -46,6 +46,12 @@ export interface RawGenerateOptions {
   grammar: string;
   responseFormat: 'text' | 'json_object' | 'json_schema';
   jsonSchema: string;
+  /** When the context is full: end generation ('error') or drop old tokens ('shift'). */
+  contextShift: 'error' | 'shift';
+  /** Tokens a shift never drops; -1: the prompt, up to half the context. */
+  nKeep: number;
+  /** Tokens dropped per shift; 0: half of those after nKeep. */
+  nDiscard: number;
 }
 
 /** One token's log-probability in OpenAI's shape. */
@@ -72,6 +78,7 @@ export interface RawTimings {
   decodeTokens: number;
   reusedTokens: number;
   grammarMs: number;
+  droppedTokens: number;
 }
 
 export interface RawSession {

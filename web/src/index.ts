@@ -148,6 +148,16 @@ export interface GenerateOptions {
    * previous prompt and its answer) and prefill only the rest (default false; chat turns on).
    */
   cachePrompt?: boolean;
+  /**
+   * When the context fills up: 'error' (default) ends generation with finishReason 'context'
+   * (and a prompt that does not fit throws ContextOverflowError); 'shift' drops the oldest
+   * tokens after the first nKeep and goes on, as llama.cpp's context shift does.
+   */
+  contextShift?: 'error' | 'shift';
+  /** Tokens a shift never drops (system prompt, BOS); default: the prompt, up to half the context. */
+  nKeep?: number;
+  /** Tokens dropped per shift; default: half of those after nKeep. */
+  nDiscard?: number;
   signal?: AbortSignal;
 }
 
@@ -194,6 +204,8 @@ export interface Timings {
   reusedTokens: number;
   /** Time spent masking tokens with the grammar (within neither prefill nor decode). */
   grammarMs: number;
+  /** Tokens that context shifts dropped (see contextShift). */
+  droppedTokens: number;
 }
 
 export interface GenerationResult {
@@ -556,10 +568,19 @@ export class Pipit {
     if (grammar !== '' && format.responseFormat !== 'text') {
       throw new InvalidArgumentError(`${where}: grammar and a JSON responseFormat cannot be combined`);
     }
+    const contextShift = options.contextShift ?? 'error';
+    if (contextShift !== 'error' && contextShift !== 'shift') {
+      throw new InvalidArgumentError(
+        `${where}: contextShift must be 'error' or 'shift', got ${String(contextShift)}`,
+      );
+    }
     const raw: RawGenerateOptions = {
       maxTokens, temperature, topK, topP, seed, ignoreEos, topLogits, topLogprobs, grammar,
       reusePrefix,
       ...format,
+      contextShift,
+      nKeep: optInt(where, 'nKeep', options.nKeep, -1, -1, 1 << 24),
+      nDiscard: optInt(where, 'nDiscard', options.nDiscard, 0, 0, 1 << 24),
       minP: optNumber(where, 'minP', options.minP, 0, (v) => v >= 0 && v <= 1, 'a number in [0, 1]'),
       typicalP: optNumber(where, 'typicalP', options.typicalP, 1, (v) => v > 0 && v <= 1,
         'a number in (0, 1]'),
@@ -637,6 +658,7 @@ export class Pipit {
       decodeTokensPerSecond: perSecond(t.decodeTokens, t.decodeMs),
       reusedTokens: t.reusedTokens,
       grammarMs: t.grammarMs,
+      droppedTokens: t.droppedTokens,
     };
   }
 

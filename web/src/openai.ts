@@ -31,6 +31,11 @@ export interface SamplingParams extends Omit<GenerateOptions, 'signal' | 'seed' 
   stream_options?: { include_usage?: boolean } | null;
   /** Keep the KV cache of the shared prefix (default true here; llama.cpp's name). */
   cache_prompt?: boolean;
+  /** When the context fills up: 'error' (default) or 'shift' (see GenerateOptions.contextShift). */
+  context_shift?: 'error' | 'shift';
+  /** llama.cpp server's names: tokens a context shift keeps, and drops per shift. */
+  n_keep?: number;
+  n_discard?: number;
   /** Cancels the request; the engine stays usable. */
   signal?: AbortSignal;
 }
