@@ -102,17 +102,10 @@ void Session::forward(std::span<const TokenId> ids) {
 }
 
 void Session::shift_context() {
-  const int used = position();
-  const int keep = std::min(shift_.keep, used);
-  const int after_keep = used - keep;
-  const int discard = shift_.discard > 0 ? std::min(shift_.discard, after_keep)
-                                         : std::max(std::min(1, after_keep), after_keep / 2);
-  if (discard == 0) {
-    fail(ErrorKind::kContextOverflow,
-         "the context of " + std::to_string(context_length_) +
-             " tokens is full and a context shift may drop none of them: all are kept (keep = " +
-             std::to_string(shift_.keep) + "); use a smaller keep or a longer context");
-  }
+  // start() keeps `keep` below the context length, so at least one token can go.
+  const int used = position(), keep = shift_.keep, after_keep = used - keep;
+  const int discard =
+      shift_.discard > 0 ? std::min(shift_.discard, after_keep) : std::max(1, after_keep / 2);
   const auto first = tokens_.begin() + keep;
   tokens_.erase(first, first + discard);
   timings_.dropped_tokens += discard;
