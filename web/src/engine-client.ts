@@ -13,6 +13,7 @@ import {
   ContextOverflowError,
   FormatError,
   InvalidArgumentError,
+  IntegrityError,
   LoadError,
   OutOfMemoryError,
   PipitError,
@@ -41,11 +42,12 @@ import { openAIFinishReason, responseId, toGenerateOptions, usageOf } from './op
 import type { Reply, Request, WireError, WireGenerateOptions, WireSource } from './protocol.js';
 import type { StopOptions } from './run.js';
 import { stopList } from './run.js';
+import { findCatalogEntry } from './catalog.js';
 import type { LoadProgress, ModelSource } from './source.js';
 import { renderChat } from './templates.js';
 
 export interface EngineOptions extends Omit<LoadOptions, 'signal'> {
-  /** A URL, a File/Blob, bytes (copied to the worker), or in Node a file path. */
+  /** A catalog id, hf:// name, URL, File/Blob, bytes (copied to the worker), or in Node a file path. */
   model: ModelSource;
   /**
    * Threads for the engine to use. Accepted and passed to the worker; today's engine is the
@@ -118,6 +120,8 @@ function revive(error: WireError): PipitError {
       return new AbortError(m);
     case 'Load':
       return new LoadError(m);
+    case 'Integrity':
+      return new IntegrityError(m);
     case 'Worker':
       return new WorkerError(m);
     default:
@@ -191,7 +195,7 @@ function attach(
 
 function wireSource(source: ModelSource): WireSource {
   if (source instanceof URL) return source.href;
-  if (typeof source === 'string' && !isNode()) {
+  if (typeof source === 'string' && !isNode() && !findCatalogEntry(source) && !/^hf:\/\//i.test(source)) {
     // The worker resolves relative URLs against its own script; the caller meant the page.
     const base = (globalThis as { location?: { href: string } }).location?.href;
     return base === undefined ? source : new URL(source, base).href;
@@ -450,6 +454,8 @@ export class Engine {
           ...(options.contextLength === undefined ? {} : { contextLength: options.contextLength }),
           ...(options.allowDuplicateKeys === undefined ? {} : { allowDuplicateKeys: options.allowDuplicateKeys }),
           ...(threads === undefined ? {} : { threads }),
+          ...(options.sha256 === undefined ? {} : { sha256: options.sha256 }),
+          ...(options.cache === undefined ? {} : { cache: options.cache }),
         },
       },
       { signal, ...(options.onProgress ? { onProgress: options.onProgress } : {}) },

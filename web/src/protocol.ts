@@ -20,6 +20,8 @@ export interface WireLoadOptions {
   contextLength?: number;
   allowDuplicateKeys?: boolean;
   threads?: number;
+  sha256?: string;
+  cache?: boolean;
 }
 
 export type Request =
