@@ -221,3 +221,23 @@ describe('cache and sha256 through a local server', () => {
     assert.deepEqual(fs.readdirSync(cacheDir), ['notes.txt']);
   });
 });
+
+describe('bytes to an engine', () => {
+  test('a whole ArrayBuffer is transferred to the worker, a partial view is copied', async (t) => {
+    if (!modelFile) return t.skip(SKIP);
+    const whole = new Uint8Array(modelBytes).buffer;
+    const engine = await createEngine({ model: whole });
+    try {
+      assert.equal(whole.byteLength, 0, 'the caller\'s buffer was detached by the transfer');
+      const padded = new Uint8Array(modelBytes.length + 16);
+      padded.set(modelBytes, 16);
+      const view = padded.subarray(16);
+      await engine.load(view);
+      assert.equal(padded.byteLength, modelBytes.length + 16, 'a view of part of a buffer stays');
+      const r = await engine.completions.create({ prompt: '', max_tokens: 8, temperature: 0 });
+      assert.ok(r.choices[0].text.startsWith(' Once upon a time'), r.choices[0].text);
+    } finally {
+      engine.dispose();
+    }
+  });
+});

@@ -47,7 +47,11 @@ import type { LoadProgress, ModelSource } from './source.js';
 import { renderChat } from './templates.js';
 
 export interface EngineOptions extends Omit<LoadOptions, 'signal'> {
-  /** A catalog id, hf:// name, URL, File/Blob, bytes (copied to the worker), or in Node a file path. */
+  /**
+   * A catalog id, hf:// name, URL, File/Blob, bytes, or in Node a file path. An ArrayBuffer (or
+   * a Uint8Array spanning all of its buffer) is transferred to the worker, not copied: it is
+   * detached afterwards (pass bytes.slice() to keep a copy).
+   */
   model: ModelSource;
   /**
    * Threads for the engine to use. Accepted and passed to the worker; today's engine is the
@@ -67,7 +71,7 @@ export interface EngineOptions extends Omit<LoadOptions, 'signal'> {
 
 /** The part of a Web Worker or a Node worker_threads Worker that an engine uses. */
 export interface EngineWorker {
-  postMessage(message: unknown): void;
+  postMessage(message: unknown, transfer: ArrayBuffer[]): void;
   terminate(): unknown;
 }
 
@@ -97,7 +101,7 @@ interface Pending {
 }
 
 interface Transport {
-  post(message: Request): void;
+  post(message: Request, transfer?: ArrayBuffer[]): void;
   terminate(): void;
   /** Node: whether the worker keeps the process alive (only while requests are pending). */
   keepAlive(active: boolean): void;
@@ -174,7 +178,7 @@ function attach(
     w.on('messageerror', (e: Error) => onDeath(`a message could not be read: ${e.message}`));
     w.on('exit', (code: number) => onDeath(crash || `exit code ${code}`));
     return {
-      post: (message) => w.postMessage(message),
+      post: (message, transfer = []) => w.postMessage(message, transfer),
       terminate: () => void w.terminate(),
       keepAlive: (active) => (active ? w.ref() : w.unref()),
     };
@@ -187,7 +191,7 @@ function attach(
   };
   w.onmessageerror = () => onDeath('a message could not be read');
   return {
-    post: (message) => w.postMessage(message),
+    post: (message, transfer = []) => w.postMessage(message, transfer),
     terminate: () => void w.terminate(),
     keepAlive: () => undefined,
   };
@@ -201,6 +205,21 @@ function wireSource(source: ModelSource): WireSource {
     return base === undefined ? source : new URL(source, base).href;
   }
   return source;
+}
+
+// Bytes move to the worker instead of being copied (a model is hundreds of MB): the caller's
+// ArrayBuffer is detached afterwards. A view of part of a buffer is copied, as is shared memory.
+function transferListOf(source: WireSource): ArrayBuffer[] {
+  if (source instanceof ArrayBuffer) return [source];
+  if (
+    ArrayBuffer.isView(source) &&
+    source.buffer instanceof ArrayBuffer &&
+    source.byteOffset === 0 &&
+    source.byteLength === source.buffer.byteLength
+  ) {
+    return [source.buffer];
+  }
+  return [];
 }
 
 function modelIdOf(source: ModelSource, info: ModelInfo): string {
@@ -446,10 +465,11 @@ export class Engine {
       throw new InvalidArgumentError(`${where}: threads must be an integer from 1 to 256, got ${String(threads)}`);
     }
     this.#info = null;
+    const source = wireSource(model);
     const info = await this.#request<ModelInfo>(
       {
         type: 'load',
-        source: wireSource(model),
+        source,
         options: {
           ...(options.contextLength === undefined ? {} : { contextLength: options.contextLength }),
           ...(options.allowDuplicateKeys === undefined ? {} : { allowDuplicateKeys: options.allowDuplicateKeys }),
@@ -458,7 +478,11 @@ export class Engine {
           ...(options.cache === undefined ? {} : { cache: options.cache }),
         },
       },
-      { signal, ...(options.onProgress ? { onProgress: options.onProgress } : {}) },
+      {
+        signal,
+        transfer: transferListOf(source),
+        ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+      },
     );
     this.#info = info;
     this.#modelId = modelIdOf(model, info);
@@ -581,6 +605,7 @@ export class Engine {
       cancel?: AbortSignal;
       onStep?: (text: string) => void;
       onProgress?: (progress: LoadProgress) => void;
+      transfer?: ArrayBuffer[];
     },
   ): Promise<T> {
     return new Promise<T>((resolve, reject) => {
@@ -619,7 +644,7 @@ export class Engine {
         ...(hooks.onProgress ? { onProgress: hooks.onProgress } : {}),
       });
       try {
-        this.#transport.post({ ...message, id } as Request);
+        this.#transport.post({ ...message, id } as Request, hooks.transfer);
       } catch (e) {
         this.#settle(id);
         detach();
