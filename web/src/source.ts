@@ -153,8 +153,16 @@ async function newWriter(
   sha256: string | null,
   sink: CacheWriter | null = null,
 ): Promise<{ writer: HeapWriter; checks: FillChecks }> {
-  const hasher = sha256 === null ? null : await createHasher();
-  return { writer: new HeapWriter(mod, size, what, hasher, sink), checks: { what, sha256, hasher, sink } };
+  try {
+    const hasher = sha256 === null ? null : await createHasher();
+    return {
+      writer: new HeapWriter(mod, size, what, hasher, sink),
+      checks: { what, sha256, hasher, sink },
+    };
+  } catch (e) {
+    await sink?.abort().catch(() => undefined);
+    throw e;
+  }
 }
 
 async function fillFrom(
@@ -180,7 +188,8 @@ async function fillFrom(
         );
       }
     }
-    await checks.sink?.commit().catch(() => undefined);
+    // A cache that cannot store the file (quota, read-only disk) does not fail the load.
+    await checks.sink?.commit().catch(() => checks.sink?.abort().catch(() => undefined));
     return { ptr: writer.ptr, size: writer.size };
   } catch (e) {
     writer.free();
