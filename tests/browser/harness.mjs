@@ -13,6 +13,7 @@ export const TYPES = {
   '.js': 'text/javascript; charset=utf-8',
   '.wasm': 'application/wasm',
   '.map': 'application/json',
+  '.json': 'application/json',
   '.html': 'text/html; charset=utf-8',
 };
 

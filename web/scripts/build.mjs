@@ -121,6 +121,8 @@ export function buildTs() {
   const tsc = path.join(ROOT, 'node_modules', '.bin', 'tsc');
   if (!existsSync(tsc)) throw new ScriptError('node_modules/.bin/tsc not found: run npm install (npm test does it)');
   timed('tsc', () => run(tsc, ['-p', 'web']));
+  // web/src/catalog.ts imports ./catalog.json; the catalog's one copy lives in models/.
+  copyFileSync(path.join(ROOT, 'models', 'catalog.json'), path.join(ROOT, 'web', 'lib', 'catalog.json'));
 }
 
 export function build({ native = true, wasm = true, ts = true, deps = true, fresh = false } = {}) {

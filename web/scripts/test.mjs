@@ -110,7 +110,8 @@ async function runNodeTests(tier, dir, options) {
     ];
     if (options.filter) args.push(`--test-name-pattern=${options.filter}`);
     const run = await runCaptured(process.execPath, [...args, ...files.map((f) => path.relative(ROOT, f))], {
-      env: options.env,
+      // Models the tests download are cached in the run's own directory, never ~/.cache.
+      env: { PIPIT_CACHE_DIR: path.join(tmp, 'model-cache'), ...options.env },
       timeoutMs: options.timeoutMs,
     });
     const tap = existsSync(tapFile) ? readFileSync(tapFile, 'utf8') : '';

@@ -13,6 +13,7 @@ import {
   ContextOverflowError,
   FormatError,
   InvalidArgumentError,
+  IntegrityError,
   LoadError,
   OutOfMemoryError,
   PipitError,
@@ -41,11 +42,16 @@ import { openAIFinishReason, responseId, toGenerateOptions, usageOf } from './op
 import type { Reply, Request, WireError, WireGenerateOptions, WireSource } from './protocol.js';
 import type { StopOptions } from './run.js';
 import { stopList } from './run.js';
+import { findCatalogEntry } from './catalog.js';
 import type { LoadProgress, ModelSource } from './source.js';
 import { renderChat } from './templates.js';
 
 export interface EngineOptions extends Omit<LoadOptions, 'signal'> {
-  /** A URL, a File/Blob, bytes (copied to the worker), or in Node a file path. */
+  /**
+   * A catalog id, hf:// name, URL, File/Blob, bytes, or in Node a file path. An ArrayBuffer (or
+   * a Uint8Array spanning all of its buffer) is transferred to the worker, not copied: it is
+   * detached afterwards (pass bytes.slice() to keep a copy).
+   */
   model: ModelSource;
   /**
    * Threads for the engine to use. Accepted and passed to the worker; today's engine is the
@@ -65,7 +71,7 @@ export interface EngineOptions extends Omit<LoadOptions, 'signal'> {
 
 /** The part of a Web Worker or a Node worker_threads Worker that an engine uses. */
 export interface EngineWorker {
-  postMessage(message: unknown): void;
+  postMessage(message: unknown, transfer: ArrayBuffer[]): void;
   terminate(): unknown;
 }
 
@@ -95,7 +101,7 @@ interface Pending {
 }
 
 interface Transport {
-  post(message: Request): void;
+  post(message: Request, transfer?: ArrayBuffer[]): void;
   terminate(): void;
   /** Node: whether the worker keeps the process alive (only while requests are pending). */
   keepAlive(active: boolean): void;
@@ -118,6 +124,8 @@ function revive(error: WireError): PipitError {
       return new AbortError(m);
     case 'Load':
       return new LoadError(m);
+    case 'Integrity':
+      return new IntegrityError(m);
     case 'Worker':
       return new WorkerError(m);
     default:
@@ -170,7 +178,7 @@ function attach(
     w.on('messageerror', (e: Error) => onDeath(`a message could not be read: ${e.message}`));
     w.on('exit', (code: number) => onDeath(crash || `exit code ${code}`));
     return {
-      post: (message) => w.postMessage(message),
+      post: (message, transfer = []) => w.postMessage(message, transfer),
       terminate: () => void w.terminate(),
       keepAlive: (active) => (active ? w.ref() : w.unref()),
     };
@@ -183,7 +191,7 @@ function attach(
   };
   w.onmessageerror = () => onDeath('a message could not be read');
   return {
-    post: (message) => w.postMessage(message),
+    post: (message, transfer = []) => w.postMessage(message, transfer),
     terminate: () => void w.terminate(),
     keepAlive: () => undefined,
   };
@@ -191,12 +199,27 @@ function attach(
 
 function wireSource(source: ModelSource): WireSource {
   if (source instanceof URL) return source.href;
-  if (typeof source === 'string' && !isNode()) {
+  if (typeof source === 'string' && !isNode() && !findCatalogEntry(source) && !/^hf:\/\//i.test(source)) {
     // The worker resolves relative URLs against its own script; the caller meant the page.
     const base = (globalThis as { location?: { href: string } }).location?.href;
     return base === undefined ? source : new URL(source, base).href;
   }
   return source;
+}
+
+// Bytes move to the worker instead of being copied (a model is hundreds of MB): the caller's
+// ArrayBuffer is detached afterwards. A view of part of a buffer is copied, as is shared memory.
+function transferListOf(source: WireSource): ArrayBuffer[] {
+  if (source instanceof ArrayBuffer) return [source];
+  if (
+    ArrayBuffer.isView(source) &&
+    source.buffer instanceof ArrayBuffer &&
+    source.byteOffset === 0 &&
+    source.byteLength === source.buffer.byteLength
+  ) {
+    return [source.buffer];
+  }
+  return [];
 }
 
 function modelIdOf(source: ModelSource, info: ModelInfo): string {
@@ -442,17 +465,24 @@ export class Engine {
       throw new InvalidArgumentError(`${where}: threads must be an integer from 1 to 256, got ${String(threads)}`);
     }
     this.#info = null;
+    const source = wireSource(model);
     const info = await this.#request<ModelInfo>(
       {
         type: 'load',
-        source: wireSource(model),
+        source,
         options: {
           ...(options.contextLength === undefined ? {} : { contextLength: options.contextLength }),
           ...(options.allowDuplicateKeys === undefined ? {} : { allowDuplicateKeys: options.allowDuplicateKeys }),
           ...(threads === undefined ? {} : { threads }),
+          ...(options.sha256 === undefined ? {} : { sha256: options.sha256 }),
+          ...(options.cache === undefined ? {} : { cache: options.cache }),
         },
       },
-      { signal, ...(options.onProgress ? { onProgress: options.onProgress } : {}) },
+      {
+        signal,
+        transfer: transferListOf(source),
+        ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+      },
     );
     this.#info = info;
     this.#modelId = modelIdOf(model, info);
@@ -575,6 +605,7 @@ export class Engine {
       cancel?: AbortSignal;
       onStep?: (text: string) => void;
       onProgress?: (progress: LoadProgress) => void;
+      transfer?: ArrayBuffer[];
     },
   ): Promise<T> {
     return new Promise<T>((resolve, reject) => {
@@ -613,7 +644,7 @@ export class Engine {
         ...(hooks.onProgress ? { onProgress: hooks.onProgress } : {}),
       });
       try {
-        this.#transport.post({ ...message, id } as Request);
+        this.#transport.post({ ...message, id } as Request, hooks.transfer);
       } catch (e) {
         this.#settle(id);
         detach();

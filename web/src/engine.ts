@@ -130,6 +130,8 @@ interface ModuleArgs {
   locateFile?: (path: string, prefix: string) => string;
   print?: (text: string) => void;
   printErr?: (text: string) => void;
+  /** What the pthread workers import to start the engine. */
+  mainScriptUrlOrBlob?: string;
 }
 
 type ModuleFactory = (args: ModuleArgs) => Promise<RawModule>;
@@ -158,6 +160,15 @@ export function availableCores(): number {
 }
 
 let modulePromise: Promise<RawModule> | null = null;
+
+// Bundlers inline small assets as data: URLs (Vite below 4 KB, like the pthread worker); a
+// worker started from one has an opaque origin and may not import the engine, a blob: URL
+// keeps the page's origin. Reading a data: URL touches no network.
+async function sameOriginUrl(url: URL): Promise<string> {
+  if (url.protocol !== 'data:') return url.href;
+  const blob = await (await fetch(url)).blob();
+  return URL.createObjectURL(blob);
+}
 
 async function instantiate(): Promise<RawModule> {
   const name = threadsAvailable() ? 'pipit-mt' : 'pipit';
@@ -188,7 +199,16 @@ async function instantiate(): Promise<RawModule> {
       });
     }
   } else {
-    args.locateFile = (path: string) => new URL(path, wasmUrl).href;
+    // Static URLs for every file the engine asks for by name, so bundlers see and emit them
+    // (Vite renames assets: a path relative to the .wasm would miss the pthread worker).
+    const pthreadWorkerUrl = await sameOriginUrl(new URL('./wasm/pipit-mt.worker.js', import.meta.url));
+    // Without it a pthread worker imports './pipit-mt.js' next to itself, a name bundlers change.
+    args.mainScriptUrlOrBlob = jsUrl.href;
+    args.locateFile = (path: string) => {
+      if (path.endsWith('.worker.js')) return pthreadWorkerUrl;
+      if (path.endsWith('.wasm')) return wasmUrl.href;
+      return new URL(path, wasmUrl).href;
+    };
   }
   try {
     return await factory(args);

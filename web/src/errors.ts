@@ -10,6 +10,7 @@ export type PipitErrorKind =
   | 'OutOfMemory'
   | 'Aborted'
   | 'Load'
+  | 'Integrity'
   | 'Disposed'
   | 'Worker'
   | 'Internal';
@@ -76,6 +77,14 @@ export class LoadError extends PipitError {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, 'Load', options);
     this.name = 'LoadError';
+  }
+}
+
+/** The model file's SHA-256 is not the one the caller or the catalog expected. */
+export class IntegrityError extends PipitError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, 'Integrity', options);
+    this.name = 'IntegrityError';
   }
 }
 

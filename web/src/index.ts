@@ -33,6 +33,7 @@ export {
   AbortError,
   ContextOverflowError,
   FormatError,
+  IntegrityError,
   InvalidArgumentError,
   LoadError,
   OutOfMemoryError,
@@ -42,6 +43,11 @@ export {
 } from './errors.js';
 export type { PipitErrorKind } from './errors.js';
 export type { LoadProgress, ModelSource, ProgressCallback } from './source.js';
+export { cache } from './cache.js';
+export type { CachedModel } from './cache.js';
+export { catalog } from './catalog.js';
+export type { CatalogEntry } from './catalog.js';
+export { resolveHfUrl } from './hf.js';
 export { Engine, createEngine } from './engine-client.js';
 export type { EngineOptions, EngineRequestOptions, EngineWorker } from './engine-client.js';
 export type * from './openai.js';
@@ -69,6 +75,16 @@ export interface LoadOptions {
   signal?: AbortSignal;
   /** Accept GGUF files with a duplicated metadata key (the first value wins). */
   allowDuplicateKeys?: boolean;
+  /**
+   * Expected SHA-256 of the model file (64 hex digits), checked while it loads: a mismatch
+   * throws IntegrityError. Catalog models bring theirs when the catalog knows it.
+   */
+  sha256?: string;
+  /**
+   * Downloads (http/https, hf://, catalog ids) are kept in the model cache and later loads of
+   * the same URL read the cached copy with no network access (default true). See `cache`.
+   */
+  cache?: boolean;
   /**
    * Threads to compute with, at most the cores available: default all of them. More than 1
    * needs the threaded engine, which runs in cross-origin isolated pages (COOP/COEP headers);
@@ -428,7 +444,12 @@ export class Pipit {
     }
     const start = now();
     const mod = await getModule();
-    const bytes = await copyIntoWasm(mod, source, options.onProgress, signal);
+    const bytes = await copyIntoWasm(mod, source, {
+      onProgress: options.onProgress,
+      signal,
+      sha256: options.sha256,
+      cache: options.cache,
+    });
     // From here the engine owns the bytes (it frees them itself if loading fails).
     const raw = native(() => mod.loadModel(bytes.ptr, bytes.size, allowDup));
     try {

@@ -13,13 +13,15 @@ import type { StopOptions } from './run.js';
 /** GenerateOptions as they cross to the worker: everything but the signal (aborts are messages). */
 export type WireGenerateOptions = Omit<GenerateOptions, 'signal'> & StopOptions;
 
-/** A model source the worker can receive: URLs arrive absolute, bytes are copied. */
+/** A model source the worker can receive: URLs arrive absolute, whole buffers are transferred. */
 export type WireSource = string | Blob | ArrayBuffer | ArrayBufferView;
 
 export interface WireLoadOptions {
   contextLength?: number;
   allowDuplicateKeys?: boolean;
   threads?: number;
+  sha256?: string;
+  cache?: boolean;
 }
 
 export type Request =

@@ -1,13 +1,37 @@
 // Copies a model file into WASM memory exactly once: _malloc the file's size, then write the
 // bytes (in chunks while they stream in) straight into the heap. The C++ side takes ownership
-// of the pointer.
+// of the pointer. Downloads pass through the model cache (cache.ts) and, when a sha256 is
+// known, an incremental hash of the same chunks.
 
+import type { CacheWriter } from './cache.js';
+import { cacheBackend } from './cache.js';
+import { findCatalogEntry } from './catalog.js';
 import type { RawModule } from './engine.js';
 import { isNode } from './engine.js';
-import { AbortError, InvalidArgumentError, LoadError, OutOfMemoryError } from './errors.js';
+import {
+  AbortError,
+  IntegrityError,
+  InvalidArgumentError,
+  LoadError,
+  OutOfMemoryError,
+} from './errors.js';
+import { resolveHfUrl } from './hf.js';
 
-/** Where a model comes from. A string is a URL (http, https, relative in a page) or, in Node, a path. */
+/**
+ * Where a model comes from. A string is a catalog id (models/catalog.json), an
+ * `hf://owner/repo[@revision]/file.gguf` name, a URL (http, https, relative in a page) or, in
+ * Node, a path.
+ */
 export type ModelSource = string | URL | Blob | ArrayBuffer | ArrayBufferView;
+
+export interface SourceOptions {
+  onProgress?: ProgressCallback | undefined;
+  signal?: AbortSignal | undefined;
+  /** Expected SHA-256 of the file (hex); a catalog model brings its own. */
+  sha256?: string | undefined;
+  /** Keep downloads for the next load and load cached ones without network (default true). */
+  cache?: boolean | undefined;
+}
 
 /** `total` is 0 while the size is unknown (a response without Content-Length). */
 export interface LoadProgress {
@@ -44,6 +68,8 @@ class HeapWriter {
     private readonly mod: RawModule,
     readonly size: number,
     what: string,
+    private readonly hasher: Hasher | null = null,
+    private readonly sink: CacheWriter | null = null,
   ) {
     if (size > MAX_FILE_BYTES) {
       throw new OutOfMemoryError(
@@ -71,6 +97,13 @@ class HeapWriter {
     // HEAPU8 is re-read every time: the heap may have grown (and the old view detached).
     this.mod.HEAPU8.set(chunk, this.ptr + this.written);
     this.written += chunk.byteLength;
+    this.hasher?.update(chunk);
+  }
+
+  /** Also hands the chunk to the cache, waiting while the disk catches up. */
+  async writeAndStore(chunk: Uint8Array): Promise<void> {
+    this.write(chunk);
+    await this.sink?.write(chunk);
   }
 
   free(): void {
@@ -82,8 +115,59 @@ function checkAbort(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw new AbortError('loading was aborted');
 }
 
+interface Hasher {
+  update(chunk: Uint8Array): void;
+  hex(): string;
+}
+
+// Node's native SHA-256 where there is one; WebCrypto has no incremental digest, so browsers
+// use @noble/hashes (loaded only when a hash is asked for).
+async function createHasher(): Promise<Hasher> {
+  if (isNode()) {
+    const { createHash } = await import('node:crypto');
+    const hash = createHash('sha256');
+    return { update: (chunk) => hash.update(chunk), hex: () => hash.digest('hex') };
+  }
+  const [{ sha256 }, { bytesToHex }] = await Promise.all([
+    import('@noble/hashes/sha2.js'),
+    import('@noble/hashes/utils.js'),
+  ]);
+  const hash = sha256.create();
+  return { update: (chunk) => hash.update(chunk), hex: () => bytesToHex(hash.digest()) };
+}
+
+/** What to check and store while filling: the expected hash, and where the download is kept. */
+interface FillChecks {
+  what: string;
+  sha256: string | null;
+  hasher: Hasher | null;
+  sink: CacheWriter | null;
+  /** Runs when the hash does not match (a cached copy deletes itself). */
+  onMismatch?: () => Promise<void>;
+}
+
+async function newWriter(
+  mod: RawModule,
+  size: number,
+  what: string,
+  sha256: string | null,
+  sink: CacheWriter | null = null,
+): Promise<{ writer: HeapWriter; checks: FillChecks }> {
+  try {
+    const hasher = sha256 === null ? null : await createHasher();
+    return {
+      writer: new HeapWriter(mod, size, what, hasher, sink),
+      checks: { what, sha256, hasher, sink },
+    };
+  } catch (e) {
+    await sink?.abort().catch(() => undefined);
+    throw e;
+  }
+}
+
 async function fillFrom(
   writer: HeapWriter,
+  checks: FillChecks,
   fill: (w: HeapWriter) => Promise<void>,
 ): Promise<WasmBytes> {
   try {
@@ -94,9 +178,22 @@ async function fillFrom(
           'read was cut short',
       );
     }
+    if (checks.hasher && checks.sha256 !== null) {
+      const actual = checks.hasher.hex();
+      if (actual !== checks.sha256) {
+        await checks.onMismatch?.();
+        throw new IntegrityError(
+          `${checks.what} has SHA-256 ${actual}, but ${checks.sha256} was expected: the file ` +
+            'is corrupt, was changed on the server, or the expected hash is wrong',
+        );
+      }
+    }
+    // A cache that cannot store the file (quota, read-only disk) does not fail the load.
+    await checks.sink?.commit().catch(() => checks.sink?.abort().catch(() => undefined));
     return { ptr: writer.ptr, size: writer.size };
   } catch (e) {
     writer.free();
+    await checks.sink?.abort().catch(() => undefined);
     throw e;
   }
 }
@@ -106,38 +203,36 @@ function asBytes(source: ArrayBuffer | ArrayBufferView): Uint8Array {
   return new Uint8Array(source.buffer, source.byteOffset, source.byteLength);
 }
 
-async function fromBytes(
-  mod: RawModule,
-  bytes: Uint8Array,
-  onProgress: ProgressCallback | undefined,
-): Promise<WasmBytes> {
-  const writer = new HeapWriter(mod, bytes.byteLength, 'the model');
-  return fillFrom(writer, async (w) => {
+/** The loader's settings once the source is known: the expected hash, normalized. */
+interface Load {
+  onProgress: ProgressCallback | undefined;
+  signal: AbortSignal | undefined;
+  sha256: string | null;
+  cache: boolean;
+}
+
+async function fromBytes(mod: RawModule, bytes: Uint8Array, load: Load): Promise<WasmBytes> {
+  const { writer, checks } = await newWriter(mod, bytes.byteLength, 'the model', load.sha256);
+  return fillFrom(writer, checks, async (w) => {
     w.write(bytes);
-    onProgress?.({ loaded: bytes.byteLength, total: bytes.byteLength });
+    load.onProgress?.({ loaded: bytes.byteLength, total: bytes.byteLength });
   });
 }
 
-async function fromBlob(
-  mod: RawModule,
-  blob: Blob,
-  onProgress: ProgressCallback | undefined,
-  signal: AbortSignal | undefined,
-): Promise<WasmBytes> {
-  const what = describe(blob);
-  const writer = new HeapWriter(mod, blob.size, what);
-  return fillFrom(writer, async (w) => {
-    onProgress?.({ loaded: 0, total: blob.size });
+async function fromBlob(mod: RawModule, blob: Blob, load: Load): Promise<WasmBytes> {
+  const { writer, checks } = await newWriter(mod, blob.size, describe(blob), load.sha256);
+  return fillFrom(writer, checks, async (w) => {
+    load.onProgress?.({ loaded: 0, total: blob.size });
     for (let offset = 0; offset < blob.size; offset += CHUNK) {
-      checkAbort(signal);
+      checkAbort(load.signal);
       let chunk: ArrayBuffer;
       try {
         chunk = await blob.slice(offset, Math.min(offset + CHUNK, blob.size)).arrayBuffer();
       } catch (e) {
-        throw new LoadError(`cannot read ${what}: ${(e as Error).message}`, { cause: e });
+        throw new LoadError(`cannot read ${checks.what}: ${(e as Error).message}`, { cause: e });
       }
       w.write(new Uint8Array(chunk));
-      onProgress?.({ loaded: w.written, total: blob.size });
+      load.onProgress?.({ loaded: w.written, total: blob.size });
     }
   });
 }
@@ -145,8 +240,8 @@ async function fromBlob(
 async function fromPath(
   mod: RawModule,
   path: string,
-  onProgress: ProgressCallback | undefined,
-  signal: AbortSignal | undefined,
+  load: Load,
+  onMismatch?: () => Promise<void>,
 ): Promise<WasmBytes> {
   const fs = await import('node:fs/promises');
   let handle: Awaited<ReturnType<typeof fs.open>>;
@@ -163,12 +258,13 @@ async function fromPath(
     const stat = await handle.stat();
     if (!stat.isFile()) throw new LoadError(`${path} is not a regular file`);
     const size = stat.size;
-    const writer = new HeapWriter(mod, size, path);
-    return await fillFrom(writer, async (w) => {
-      onProgress?.({ loaded: 0, total: size });
+    const { writer, checks } = await newWriter(mod, size, path, load.sha256);
+    if (onMismatch) checks.onMismatch = onMismatch;
+    return await fillFrom(writer, checks, async (w) => {
+      load.onProgress?.({ loaded: 0, total: size });
       const buffer = new Uint8Array(Math.min(CHUNK, Math.max(size, 1)));
       while (w.written < size) {
-        checkAbort(signal);
+        checkAbort(load.signal);
         const want = Math.min(buffer.byteLength, size - w.written);
         let n: number;
         try {
@@ -178,7 +274,7 @@ async function fromPath(
         }
         if (n === 0) break;
         w.write(buffer.subarray(0, n));
-        onProgress?.({ loaded: w.written, total: size });
+        load.onProgress?.({ loaded: w.written, total: size });
       }
     });
   } finally {
@@ -186,17 +282,33 @@ async function fromPath(
   }
 }
 
-async function fromUrl(
-  mod: RawModule,
-  url: string,
-  onProgress: ProgressCallback | undefined,
-  signal: AbortSignal | undefined,
-): Promise<WasmBytes> {
+function absoluteUrl(url: string): string {
+  const base = (globalThis as { location?: { href?: string } }).location?.href;
+  try {
+    return new URL(url, base).href;
+  } catch {
+    return url;
+  }
+}
+
+async function fromUrl(mod: RawModule, url: string, load: Load): Promise<WasmBytes> {
+  const key = absoluteUrl(url);
+  const store = load.cache && /^https?:\/\//i.test(key) ? cacheBackend() : null;
+  if (store) {
+    const hit = await store.lookup(key).catch(() => null);
+    if (hit) {
+      const forget = async (): Promise<void> => {
+        await store.delete(key);
+      };
+      if ('path' in hit) return fromPath(mod, hit.path, load, forget);
+      return fromResponse(mod, hit.response, `${url} (cached)`, load, null, forget);
+    }
+  }
   let response: Response;
   try {
-    response = signal ? await fetch(url, { signal }) : await fetch(url);
+    response = load.signal ? await fetch(url, { signal: load.signal }) : await fetch(url);
   } catch (e) {
-    if (signal?.aborted) throw new AbortError('loading was aborted', { cause: e });
+    if (load.signal?.aborted) throw new AbortError('loading was aborted', { cause: e });
     throw new LoadError(`cannot fetch ${url}: ${(e as Error).message}`, { cause: e });
   }
   if (!response.ok) {
@@ -204,6 +316,17 @@ async function fromUrl(
       `fetching ${url} failed with HTTP ${response.status} ${response.statusText}`.trim(),
     );
   }
+  return fromResponse(mod, response, url, load, store ? key : null);
+}
+
+async function fromResponse(
+  mod: RawModule,
+  response: Response,
+  what: string,
+  load: Load,
+  cacheKey: string | null,
+  onMismatch?: () => Promise<void>,
+): Promise<WasmBytes> {
   const lengthHeader = response.headers.get('content-length');
   const encoding = response.headers.get('content-encoding');
   const declared = lengthHeader === null ? NaN : Number(lengthHeader);
@@ -211,13 +334,17 @@ async function fromUrl(
   const known =
     Number.isSafeInteger(declared) && declared >= 0 && (!encoding || encoding === 'identity');
   const body = response.body;
+  const { signal, onProgress } = load;
 
   if (known && body) {
-    const writer = new HeapWriter(mod, declared, url);
-    return fillFrom(writer, async (w) => {
+    const sink =
+      cacheKey === null ? null : await cacheBackend().writer(cacheKey, declared).catch(() => null);
+    const { writer, checks } = await newWriter(mod, declared, what, load.sha256, sink);
+    if (onMismatch) checks.onMismatch = onMismatch;
+    return fillFrom(writer, checks, async (w) => {
       onProgress?.({ loaded: 0, total: declared });
-      await pump(body, signal, (chunk) => {
-        w.write(chunk);
+      await pump(body, signal, async (chunk) => {
+        await w.writeAndStore(chunk);
         onProgress?.({ loaded: w.written, total: declared });
       });
     });
@@ -237,9 +364,12 @@ async function fromUrl(
     chunks.push(all);
     loaded = all.byteLength;
   }
-  const writer = new HeapWriter(mod, loaded, url);
-  return fillFrom(writer, async (w) => {
-    for (const c of chunks) w.write(c);
+  const sink =
+    cacheKey === null ? null : await cacheBackend().writer(cacheKey, loaded).catch(() => null);
+  const { writer, checks } = await newWriter(mod, loaded, what, load.sha256, sink);
+  if (onMismatch) checks.onMismatch = onMismatch;
+  return fillFrom(writer, checks, async (w) => {
+    for (const c of chunks) await w.writeAndStore(c);
     onProgress?.({ loaded, total: loaded });
   });
 }
@@ -247,7 +377,7 @@ async function fromUrl(
 async function pump(
   body: ReadableStream<Uint8Array>,
   signal: AbortSignal | undefined,
-  onChunk: (chunk: Uint8Array) => void,
+  onChunk: (chunk: Uint8Array) => Promise<void> | void,
 ): Promise<void> {
   const reader = body.getReader();
   try {
@@ -261,7 +391,7 @@ async function pump(
         throw new LoadError(`the download broke off: ${(e as Error).message}`, { cause: e });
       }
       if (result.done) return;
-      onChunk(result.value);
+      await onChunk(result.value);
     }
   } catch (e) {
     await reader.cancel().catch(() => undefined);
@@ -271,36 +401,61 @@ async function pump(
   }
 }
 
+function checkSha256(value: unknown): string | null {
+  if (value === undefined || value === null) return null;
+  if (typeof value !== 'string' || !/^[0-9a-fA-F]{64}$/.test(value)) {
+    throw new InvalidArgumentError(
+      `Pipit.load: sha256 must be 64 hexadecimal digits, got ${JSON.stringify(value)}`,
+    );
+  }
+  return value.toLowerCase();
+}
+
 /** Copies `source` into the WASM heap; the caller owns the returned allocation. */
 export async function copyIntoWasm(
   mod: RawModule,
   source: ModelSource,
-  onProgress: ProgressCallback | undefined,
-  signal: AbortSignal | undefined,
+  options: SourceOptions = {},
 ): Promise<WasmBytes> {
-  checkAbort(signal);
+  const load: Load = {
+    onProgress: options.onProgress,
+    signal: options.signal,
+    sha256: checkSha256(options.sha256),
+    cache: options.cache ?? true,
+  };
+  if (typeof load.cache !== 'boolean') {
+    throw new InvalidArgumentError('Pipit.load: cache must be true or false');
+  }
+  checkAbort(load.signal);
   if (source instanceof ArrayBuffer || ArrayBuffer.isView(source)) {
-    return fromBytes(mod, asBytes(source), onProgress);
+    return fromBytes(mod, asBytes(source), load);
   }
   if (typeof Blob !== 'undefined' && source instanceof Blob) {
-    return fromBlob(mod, source, onProgress, signal);
+    return fromBlob(mod, source, load);
   }
   let text: string;
   if (source instanceof URL) text = source.href;
   else if (typeof source === 'string') text = source;
   else {
     throw new InvalidArgumentError(
-      'Pipit.load(source): source must be a URL string, URL, File/Blob, ArrayBuffer or Uint8Array',
+      'Pipit.load(source): source must be a catalog id, hf:// name, URL string, URL, ' +
+        'File/Blob, ArrayBuffer or Uint8Array',
     );
   }
   if (text.length === 0) throw new InvalidArgumentError('Pipit.load(source): empty source');
-  if (/^https?:\/\//i.test(text)) return fromUrl(mod, text, onProgress, signal);
+  const entry = findCatalogEntry(text);
+  if (entry) {
+    text = entry.url;
+    load.sha256 ??= entry.sha256;
+  }
+  text = resolveHfUrl(text);
+  if (/^https?:\/\//i.test(text)) return fromUrl(mod, text, load);
   if (isNode()) {
     if (/^file:/i.test(text)) {
       const { fileURLToPath } = await import('node:url');
-      return fromPath(mod, fileURLToPath(text), onProgress, signal);
+      return fromPath(mod, fileURLToPath(text), load);
     }
-    return fromPath(mod, text, onProgress, signal);
+    return fromPath(mod, text, load);
   }
-  return fromUrl(mod, text, onProgress, signal);
+  return fromUrl(mod, text, load);
 }

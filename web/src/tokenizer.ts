@@ -79,7 +79,10 @@ export class PipitTokenizer {
       throw new InvalidArgumentError(`${where}: signal must be an AbortSignal`);
     }
     const mod = await getModule();
-    const bytes = await copyIntoWasm(mod, source, options.onProgress, options.signal);
+    const bytes = await copyIntoWasm(mod, source, {
+      onProgress: options.onProgress,
+      signal: options.signal,
+    });
     // The engine owns (and frees) the bytes from here, whether or not loading succeeds.
     return new PipitTokenizer(native(() => mod.loadTokenizer(bytes.ptr, bytes.size, allowDup)));
   }

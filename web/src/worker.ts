@@ -33,11 +33,13 @@ async function run(job: Job, signal: AbortSignal): Promise<Extract<Reply, { type
       // One model per engine: the old one goes first, so the two never share the heap.
       model?.dispose();
       model = null;
-      const { contextLength, allowDuplicateKeys, threads } = job.options;
+      const { contextLength, allowDuplicateKeys, threads, sha256, cache } = job.options;
       model = await Pipit.load(job.source, {
         ...(contextLength === undefined ? {} : { contextLength }),
         ...(allowDuplicateKeys === undefined ? {} : { allowDuplicateKeys }),
         ...(threads === undefined ? {} : { threads }),
+        ...(sha256 === undefined ? {} : { sha256 }),
+        ...(cache === undefined ? {} : { cache }),
         signal,
         onProgress: (p) => post({ type: 'progress', id: job.id, loaded: p.loaded, total: p.total }),
       });
