@@ -6,6 +6,15 @@
 
 namespace pipit {
 
+// Where causal_attention copies one layer's attention weights (after softmax) while set: for
+// the "look inside" views, filled by a replay of the context, never during generation.
+struct AttentionCapture {
+  int layer = -1;
+  int n_head = 0;
+  int n_ctx = 0;  // queries and keys per head: weights[(head * n_ctx + query) * n_ctx + key]
+  float* weights = nullptr;
+};
+
 class KvCache {
  public:
   KvCache(int n_layer, int context_length, int kv_dim);
@@ -16,6 +25,8 @@ class KvCache {
   const float* key(int layer, int pos) const { return keys_.data() + offset(layer, pos); }
   const float* value(int layer, int pos) const { return values_.data() + offset(layer, pos); }
   size_t bytes() const { return (keys_.size() + values_.size()) * sizeof(float); }
+
+  AttentionCapture* capture = nullptr;  // null except while Session::attention replays
 
  private:
   size_t offset(int layer, int pos) const {
