@@ -1,0 +1,48 @@
+// The attention heatmap: queries down, keys across, darker = more attention.
+import type { AttentionWeights } from '../../src/index.js';
+
+/** One head's [query][key] matrix, or the mean over heads when head is -1. */
+export function headWeights(a: AttentionWeights, head: number): Float32Array {
+  const n = a.tokens.length;
+  const size = n * n;
+  if (head >= 0) return a.weights.subarray(head * size, (head + 1) * size);
+  const mean = new Float32Array(size);
+  for (let h = 0; h < a.nHead; h++) {
+    const w = a.weights.subarray(h * size, (h + 1) * size);
+    for (let i = 0; i < size; i++) mean[i]! += w[i]! / a.nHead;
+  }
+  return mean;
+}
+
+export function drawHeatmap(canvas: HTMLCanvasElement, m: Float32Array, n: number, selected: number): void {
+  const ctx = canvas.getContext('2d');
+  if (ctx === null || n === 0) return;
+  const side = canvas.width;
+  const cell = side / n;
+  ctx.fillStyle = '#f3f1ec';
+  ctx.fillRect(0, 0, side, side);
+  // Square root spreads the small weights that most of a row is made of.
+  for (let q = 0; q < n; q++) {
+    for (let k = 0; k <= q; k++) {
+      const w = Math.sqrt(m[q * n + k] ?? 0);
+      const light = Math.round(96 - w * 70);
+      ctx.fillStyle = `hsl(222 70% ${light}%)`;
+      ctx.fillRect(k * cell, q * cell, Math.ceil(cell), Math.ceil(cell));
+    }
+  }
+  // The causal boundary: nothing above the diagonal can be attended to.
+  ctx.strokeStyle = '#b3261e';
+  ctx.lineWidth = Math.max(1, side / 400);
+  ctx.beginPath();
+  ctx.moveTo(0, 0);
+  for (let q = 0; q < n; q++) {
+    ctx.lineTo((q + 1) * cell, q * cell);
+    ctx.lineTo((q + 1) * cell, (q + 1) * cell);
+  }
+  ctx.stroke();
+  if (selected >= 0 && selected < n) {
+    ctx.strokeStyle = '#e8a200';
+    ctx.lineWidth = Math.max(2, cell / 6);
+    ctx.strokeRect(0, selected * cell, (selected + 1) * cell, cell);
+  }
+}
