@@ -43,13 +43,13 @@ const engineUrlsAsWritten = {
   },
 };
 
-export async function buildSite({ out = path.join(ROOT, 'build', 'site'), model } = {}) {
+export async function buildSite({ out = path.join(ROOT, 'build', 'site'), model, typecheck = true } = {}) {
   if (!fs.existsSync(path.join(WASM, 'pipit.js'))) {
     throw new ScriptError(`${WASM}/pipit.js is missing: build the engine first (npm run build)`);
   }
   if (model !== undefined && !fs.existsSync(model)) throw new ScriptError(`--model ${model}: no such file`);
   // Vite strips types without checking them: the page's TypeScript is checked here.
-  run(process.execPath, [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(DEMO, 'tsconfig.json')]);
+  if (typecheck) run(process.execPath, [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(DEMO, 'tsconfig.json')]);
   const { build } = await import('vite');
   await build({
     root: DEMO,

@@ -19,17 +19,30 @@ export function drawHeatmap(canvas: HTMLCanvasElement, m: Float32Array, n: numbe
   if (ctx === null || n === 0) return;
   const side = canvas.width;
   const cell = side / n;
-  ctx.fillStyle = '#f3f1ec';
-  ctx.fillRect(0, 0, side, side);
-  // Square root spreads the small weights that most of a row is made of.
+  // One pixel per (query, key), scaled up without smoothing: n² pixels instead of n² rectangles
+  // keeps long contexts quick to draw. Square root spreads the small weights most rows are made of.
+  const pixels = new ImageData(n, n);
+  const d = pixels.data;
   for (let q = 0; q < n; q++) {
-    for (let k = 0; k <= q; k++) {
-      const w = Math.sqrt(m[q * n + k] ?? 0);
-      const light = Math.round(96 - w * 70);
-      ctx.fillStyle = `hsl(222 70% ${light}%)`;
-      ctx.fillRect(k * cell, q * cell, Math.ceil(cell), Math.ceil(cell));
+    for (let k = 0; k < n; k++) {
+      const o = (q * n + k) * 4;
+      if (k > q) {
+        d[o] = 243;
+        d[o + 1] = 241;
+        d[o + 2] = 236;
+      } else {
+        const w = Math.sqrt(m[q * n + k] ?? 0);
+        d[o] = Math.round(240 - w * 220);
+        d[o + 1] = Math.round(244 - w * 180);
+        d[o + 2] = Math.round(255 - w * 75);
+      }
+      d[o + 3] = 255;
     }
   }
+  const bitmap = new OffscreenCanvas(n, n);
+  bitmap.getContext('2d')?.putImageData(pixels, 0, 0);
+  ctx.imageSmoothingEnabled = false;
+  ctx.drawImage(bitmap, 0, 0, side, side);
   // The causal boundary: nothing above the diagonal can be attended to.
   ctx.strokeStyle = '#b3261e';
   ctx.lineWidth = Math.max(1, side / 400);

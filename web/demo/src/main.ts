@@ -477,7 +477,10 @@ worker.onmessage = (event: MessageEvent<FromWorker>) => {
       fillSelect($('layer'), Array.from({ length: info.nLayer }, (_, i) => [String(i), String(i)]));
       fillSelect($('head'), [['mean', 'mean of all'], ...Array.from({ length: info.nHead }, (_, i): [string, string] => [String(i), String(i)])]);
       if (info.chatTemplate === null && mode() === 'chat') {
-        $('load-status').textContent += ' It has no chat template: "Continue text" may suit it better.';
+        // Story models have no chat template and are at their best continuing a text.
+        document.querySelector<HTMLInputElement>('input[name="mode"][value="complete"]')!.checked = true;
+        $('system-field').hidden = true;
+        $('load-status').textContent += ' It has no chat template, so the page continues text; choose Chat to try anyway.';
       }
       setBusy(false);
       return;
