@@ -76,12 +76,14 @@ after(async () => {
 
 // A page of a fresh context, cross-origin isolated by the service worker (it reloads once).
 async function isolatedPage(query = '', viewport = { width: 1280, height: 900 }) {
+  const started = Date.now();
   const context = await browser.newContext({ viewport });
   const page = await context.newPage();
   const errors = [];
   page.on('pageerror', (e) => errors.push(e.message));
   await page.goto(`${base}/${query}`);
   await page.waitForFunction(() => window.crossOriginIsolated === true, null, { timeout: 20000 });
+  console.log(`# isolated by the service worker after ${Date.now() - started} ms`);
   return { context, page, errors };
 }
 
@@ -108,7 +110,8 @@ async function variance(page, png) {
 }
 
 async function screenshot(page, name, target = page) {
-  const png = await target.screenshot({ path: path.join(artifacts, `${name}.png`) });
+  const file = path.join(artifacts, `${name}.png`);
+  const png = await (target === page ? page.screenshot({ path: file, fullPage: true }) : target.screenshot({ path: file }));
   const v = await variance(page, png);
   assert.ok(v > 50, `${name}.png looks blank (pixel variance ${v.toFixed(1)})`);
 }
@@ -143,6 +146,8 @@ async function generate(page, prompt, maxTokens) {
 
 test('the demo loads stories260K, generates, and shows stats, tokens and attention', { skip: skipReason ?? false }, async () => {
   const { context, page, errors } = await isolatedPage('?model=/model.gguf');
+  const t0 = Date.now();
+  const mark = (what) => console.log(`# ${what} at ${Date.now() - t0} ms`);
   try {
     await waitForText(page, '#load-status', 'Loaded');
     assert.match(await page.textContent('#stats dd[data-stat="Threads"]'), /^\d+$/);
@@ -153,7 +158,9 @@ test('the demo loads stories260K, generates, and shows stats, tokens and attenti
       new PerformanceObserver((list) => window.longTasks.push(...list.getEntries().map((e) => e.duration)))
         .observe({ type: 'longtask' });
     });
+    mark('loaded');
     const text = await generate(page, 'Once upon a time', 48);
+    mark('generated');
     assert.ok(text.startsWith(', there was a little girl named Lily.'), `greedy text: ${JSON.stringify(text)}`);
     const decode = await page.textContent('#stats dd[data-stat="Decode"]');
     assert.match(decode, /^47 tokens, [\d.]+ tokens\/s$/, 'the first token comes from the prefill');
@@ -187,6 +194,7 @@ test('the demo loads stories260K, generates, and shows stats, tokens and attenti
     });
     assert.ok(triangle.upper > triangle.lower, JSON.stringify(triangle));
 
+    mark('attention');
     const longest = Math.max(0, ...(await page.evaluate(() => window.longTasks)));
     console.log(`# longest main-thread task during generation: ${longest.toFixed(0)} ms`);
     assert.ok(longest <= 100, `the main thread was blocked for ${longest} ms`);
@@ -198,6 +206,7 @@ test('the demo loads stories260K, generates, and shows stats, tokens and attenti
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     assert.ok(overflow <= 0, `the page is ${overflow} px wider than a phone`);
     await screenshot(page, 'demo-phone');
+    mark('screenshots');
     assert.deepEqual(errors, []);
   } finally {
     await context.close();

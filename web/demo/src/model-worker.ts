@@ -108,7 +108,13 @@ async function receive(message: ToWorker): Promise<void> {
       if (model === null) return fail('attention', new Error('load a model first'));
       try {
         const attention = model.attention(message.layer);
-        const pieces = attention.tokens.map((id) => model!.detokenize([id]));
+        const info = model.info;
+        // Control tokens (BOS, EOS) have no text: they are shown by name.
+        const pieces = attention.tokens.map((id) => {
+          const text = model!.detokenize([id]);
+          if (text !== '') return text;
+          return id === info.bosId ? '<BOS>' : id === info.eosId ? '<EOS>' : `<${id}>`;
+        });
         post({ type: 'attention', attention, pieces });
       } catch (e) {
         fail('attention', e);
