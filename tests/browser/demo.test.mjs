@@ -8,7 +8,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 
 import { existing, libDir, repoRoot, storiesPath } from '../node/helpers.mjs';
-import { CHROMIUM, skipReasonFor, startServer } from './harness.mjs';
+import { TYPES, launchChromium, skipReasonFor, startServer } from './harness.mjs';
 
 const modelFile = existing(storiesPath);
 const siteDir = path.join(repoRoot, 'build', 'test-site');
@@ -18,13 +18,7 @@ const skipReason =
   (!fs.existsSync(path.join(libDir, 'wasm', 'pipit.js')) ? 'the WASM engine is not built (web/lib/wasm)' : null) ??
   (!fs.existsSync(path.join(repoRoot, 'node_modules', 'vite')) ? 'vite is not installed (npm ci)' : null);
 
-const TYPES = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.json': 'application/json',
-  '.wasm': 'application/wasm',
-};
+const SITE_TYPES = { ...TYPES, '.css': 'text/css; charset=utf-8', '.json': 'application/json' };
 
 let server = null;
 let base = '';
@@ -39,7 +33,7 @@ function serve(req, res) {
   if (!fs.existsSync(file) || !fs.statSync(file).isFile()) return res.writeHead(404).end('not found');
   const body = fs.readFileSync(file);
   res.writeHead(200, {
-    'Content-Type': TYPES[path.extname(file)] ?? 'application/octet-stream',
+    'Content-Type': SITE_TYPES[path.extname(file)] ?? 'application/octet-stream',
     'Content-Length': body.length,
     'Cache-Control': 'no-cache',
   });
@@ -59,14 +53,8 @@ before(async () => {
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
   });
-  const { chromium } = await import('playwright-core');
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--no-first-run',
-      // Nothing but the test server can be reached, from the page or its workers.
-      '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1'],
-  });
+  // Nothing but the test server can be reached, from the page or its workers.
+  browser = await launchChromium(['--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1']);
 });
 
 after(async () => {
@@ -207,6 +195,11 @@ test('the demo loads stories260K, generates, and shows stats, tokens and attenti
     assert.ok(overflow <= 0, `the page is ${overflow} px wider than a phone`);
     await screenshot(page, 'demo-phone');
     mark('screenshots');
+    // The downloaded model is kept, listed with its size, and can be deleted.
+    await page.click('#cache-details summary');
+    assert.match(await page.textContent('#cache-list'), /model\.gguf \(1\.1 MB\)/);
+    await page.click('#cache-list button');
+    await page.waitForFunction(() => document.querySelector('#cache-list')?.textContent === 'None yet.');
     assert.deepEqual(errors, []);
   } finally {
     await context.close();
@@ -222,7 +215,18 @@ test('without isolation the page says threads are off and still generates', { sk
     assert.match(await page.textContent('#isolation'), /Threads are off: this page is not cross-origin isolated/);
     assert.equal(await page.textContent('#stats dd[data-stat="Threads"]'), '1 (not cross-origin isolated)');
     assert.ok((await generate(page, 'Once upon a time', 8)).length > 0);
+    // Chat: the system prompt and message go through a chat template (ChatML for this model).
+    await page.check('input[name="mode"][value="chat"]');
+    await page.fill('#max-tokens', '8');
+    await page.fill('#prompt', 'Hello');
+    await page.click('#send');
+    await page.waitForFunction(() => document.querySelectorAll('.bubble').length === 2 && !document.querySelector('#send').disabled);
+    assert.equal(await page.textContent('.bubble.user .text'), 'Hello');
+    assert.equal(await page.textContent('#error'), '');
+    assert.match(await page.textContent('#stats dd[data-stat="Prefill"]'), /^(\d+) tokens/);
     // Stop ends a long generation early and the page is ready for the next one.
+    await page.check('input[name="mode"][value="complete"]');
+    await page.fill('#prompt', 'Once upon a time');
     await page.fill('#max-tokens', '1000');
     await page.click('#send');
     await page.waitForSelector('#token-chips .chip');

@@ -103,7 +103,9 @@ async function loadUrl(url: string, name: string): Promise<void> {
   showError('');
   const absolute = new URL(url, location.href).href;
   try {
-    let blob = await modelCache.get(absolute);
+    // Models bundled with the site are in the service worker's cache already.
+    const precached = typeof caches === 'undefined' ? undefined : await caches.match(absolute);
+    let blob = precached ? await precached.blob() : await modelCache.get(absolute);
     if (blob === null) {
       const status = $('load-status');
       const bar = $<HTMLProgressElement>('progress');
@@ -113,10 +115,8 @@ async function loadUrl(url: string, name: string): Promise<void> {
           `Downloading ${name}: ${formatBytes(loaded)}${total > 0 ? ` of ${formatBytes(total)}` : ''}` +
           ` at ${formatBytes(speed)}/s`;
       });
-      // Same-origin (bundled) models are cached by the service worker already.
-      if (new URL(absolute).origin !== location.origin) {
-        await modelCache.put(absolute, blob).catch(() => undefined);
-      }
+      // A full disk or a private window may refuse; the model still loads.
+      await modelCache.put(absolute, blob).catch(() => undefined);
       void refreshCache();
     }
     startLoad(blob, name);
