@@ -314,6 +314,13 @@ $('prompt').onkeydown = (event) => {
 };
 $('stop').onclick = () => send({ type: 'stop' });
 
+// What a chip shows: newlines and whitespace-only tokens made visible.
+function chipLabel(text: string): string {
+  const shown = text.replace(/\n/g, '⏎');
+  if (shown === '') return '∅';
+  return shown.trim() === '' ? shown.replace(/ /g, '␣') : shown;
+}
+
 // --- token view -----------------------------------------------------------------------------
 
 function chipDetail(index: number): void {
@@ -362,7 +369,7 @@ function addChip(chip: TokenChip): void {
   el.type = 'button';
   el.className = 'chip';
   el.setAttribute('role', 'listitem');
-  el.textContent = chip.text.replace(/\n/g, '⏎') || '∅';
+  el.textContent = chipLabel(chip.text);
   const p = chip.logprob ? Math.exp(chip.logprob.logprob) : 1;
   // Light for likely tokens, more saturated for surprising ones.
   el.style.setProperty('--surprise', String(1 - p));
@@ -391,7 +398,7 @@ function renderAttention(): void {
     el.type = 'button';
     el.className = 'chip attn';
     el.setAttribute('role', 'listitem');
-    el.textContent = piece.replace(/\n/g, '⏎') || '∅';
+    el.textContent = chipLabel(piece);
     if (selectedQuery >= 0) {
       if (i === selectedQuery) el.classList.add('query');
       else if (i < selectedQuery) el.style.setProperty('--weight', String(Math.sqrt(matrix[selectedQuery * n + i] ?? 0)));
