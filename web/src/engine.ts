@@ -88,6 +88,9 @@ export interface RawSession {
   next(): RawStep;
   reset(): void;
   timings(): RawTimings;
+  contextTokens(): Int32Array;
+  /** [head][query][key] over contextTokens(). */
+  attention(layer: number): Float32Array;
   delete(): void;
 }
 

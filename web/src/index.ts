@@ -205,6 +205,16 @@ export interface TokenStep {
   logprobs?: TokenLogprob & { top_logprobs: TokenLogprob[] };
 }
 
+/** One layer's attention over the model's current context (see Pipit#attention). */
+export interface AttentionWeights {
+  layer: number;
+  nHead: number;
+  /** The context's token ids: queries and keys, in order. */
+  tokens: number[];
+  /** [head][query][key], tokens.length queries and keys per head; row q sums to 1 over keys <= q. */
+  weights: Float32Array;
+}
+
 export type FinishReason = 'stop' | 'length' | 'context';
 
 export interface Timings {
@@ -727,6 +737,23 @@ export class Pipit {
       if (r.done) return r.value;
       if (r.value.text.length > 0) yield r.value.text;
     }
+  }
+
+  /**
+   * The attention weights of one layer (every head) over the current context: the last
+   * prompt and what was generated after it. Computed on request by replaying the context, so
+   * generating never pays for it; call it between generations.
+   */
+  attention(layer: number): AttentionWeights {
+    const where = 'attention';
+    const session = this.#sessionOrThrow(where);
+    optInt(where, 'layer', layer, 0, 0, this.#info.nLayer - 1);
+    if (this.#busy) {
+      throw new InvalidArgumentError(`${where}: a generation is running on this model; wait for it to end`);
+    }
+    const weights = native(() => session.attention(layer));
+    const tokens = Array.from(native(() => session.contextTokens()));
+    return { layer, nHead: this.#info.nHead, tokens, weights };
   }
 
   #sessionOrThrow(where: string): RawSession {
