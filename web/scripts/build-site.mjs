@@ -43,6 +43,17 @@ const engineUrlsAsWritten = {
   },
 };
 
+// The package's catalog module imports the catalog.json that the build copies beside it in
+// web/lib; the site bundles the package's sources, so point it at the catalog itself.
+const catalogFromModels = {
+  name: 'pipit-catalog-from-models',
+  enforce: 'pre',
+  resolveId(source, importer) {
+    if (source !== './catalog.json' || !importer?.endsWith(path.join('web', 'src', 'catalog.ts'))) return null;
+    return path.join(ROOT, 'models', 'catalog.json');
+  },
+};
+
 export async function buildSite({ out = path.join(ROOT, 'build', 'site'), model, typecheck = true } = {}) {
   if (!fs.existsSync(path.join(WASM, 'pipit.js'))) {
     throw new ScriptError(`${WASM}/pipit.js is missing: build the engine first (npm run build)`);
@@ -55,16 +66,16 @@ export async function buildSite({ out = path.join(ROOT, 'build', 'site'), model,
     root: DEMO,
     base: './',
     logLevel: 'error',
-    plugins: [engineUrlsAsWritten],
+    plugins: [engineUrlsAsWritten, catalogFromModels],
     configFile: false,
     publicDir: path.join(DEMO, 'public'),
-    worker: { format: 'es', plugins: () => [engineUrlsAsWritten] },
+    worker: { format: 'es', plugins: () => [engineUrlsAsWritten, catalogFromModels] },
     build: { outDir: out, emptyOutDir: true, target: 'es2022', assetsDir: 'assets', chunkSizeWarningLimit: 2048 },
   });
   // The engine finds its files next to the code that loads it (the worker's chunk in assets/).
   const wasmOut = path.join(out, 'assets', 'wasm');
   fs.mkdirSync(wasmOut, { recursive: true });
-  for (const name of fs.readdirSync(WASM)) fs.copyFileSync(path.join(WASM, name), path.join(wasmOut, name));
+  fs.cpSync(WASM, wasmOut, { recursive: true });
 
   const models = readCatalog();
   if (model !== undefined) {

@@ -1,7 +1,7 @@
 // The demo page: loads a model into its worker, chats with it, shows its speed and what it
 // computed (token alternatives, attention).
+import { cache } from '../../src/index.js';
 import type { AttentionWeights, ChatMessage, GenerationResult, ModelInfo } from '../../src/index.js';
-import { download, modelCache } from './model-cache.js';
 import type { FromWorker, Sampling, TokenChip, ToWorker } from './protocol.js';
 import { drawHeatmap, headWeights } from './heatmap.js';
 
@@ -25,6 +25,7 @@ const send = (message: ToWorker): void => worker.postMessage(message);
 
 let info: ModelInfo | null = null;
 let modelName = '';
+let loadStarted = 0;
 let generating = false;
 let messages: ChatMessage[] = [];
 let chips: TokenChip[] = [];
@@ -91,6 +92,7 @@ function startLoad(source: string | Blob | ArrayBuffer, name: string): void {
   if (generating) return;
   info = null;
   modelName = name;
+  loadStarted = performance.now();
   setBusy(false);
   showError('');
   $<HTMLProgressElement>('progress').value = 0;
@@ -103,23 +105,10 @@ async function loadUrl(url: string, name: string): Promise<void> {
   showError('');
   const absolute = new URL(url, location.href).href;
   try {
-    // Models bundled with the site are in the service worker's cache already.
+    // Models bundled with the site are in the service worker's cache already; anything else
+    // the engine downloads itself, keeping it in the package's model cache (pipit.cache).
     const precached = typeof caches === 'undefined' ? undefined : await caches.match(absolute);
-    let blob = precached ? await precached.blob() : await modelCache.get(absolute);
-    if (blob === null) {
-      const status = $('load-status');
-      const bar = $<HTMLProgressElement>('progress');
-      blob = await download(absolute, (loaded, total, speed) => {
-        bar.value = total > 0 ? loaded / total : 0;
-        status.textContent =
-          `Downloading ${name}: ${formatBytes(loaded)}${total > 0 ? ` of ${formatBytes(total)}` : ''}` +
-          ` at ${formatBytes(speed)}/s`;
-      });
-      // A full disk or a private window may refuse; the model still loads.
-      await modelCache.put(absolute, blob).catch(() => undefined);
-      void refreshCache();
-    }
-    startLoad(blob, name);
+    startLoad(precached ? await precached.blob() : absolute, name);
   } catch (e) {
     $('load-status').textContent = 'Loading failed.';
     showError((e as Error).message);
@@ -128,20 +117,20 @@ async function loadUrl(url: string, name: string): Promise<void> {
 
 async function refreshCache(): Promise<void> {
   const list = $('cache-list');
-  const entries = await modelCache.list();
+  const entries = await cache.list();
   list.replaceChildren();
   let total = 0;
   for (const entry of entries) {
-    total += entry.bytes;
+    total += entry.size;
     const li = document.createElement('li');
     const name = decodeURIComponent(entry.url.split('/').pop() ?? entry.url);
-    li.append(`${name} (${formatBytes(entry.bytes)}) `);
+    li.append(`${name} (${formatBytes(entry.size)}) `);
     const del = document.createElement('button');
     del.type = 'button';
     del.textContent = 'Delete';
     del.setAttribute('aria-label', `Delete ${name}`);
     del.onclick = async () => {
-      await modelCache.delete(entry.url);
+      await cache.delete(entry.url);
       void refreshCache();
     };
     li.append(del);
@@ -223,7 +212,7 @@ drop.ondrop = (event) => {
   if (file) startLoad(file, file.name);
 };
 $('cache-clear').onclick = async () => {
-  await modelCache.clear();
+  await cache.clear();
   void refreshCache();
 };
 
@@ -467,14 +456,17 @@ worker.onmessage = (event: MessageEvent<FromWorker>) => {
   switch (m.type) {
     case 'progress': {
       $<HTMLProgressElement>('progress').value = m.total > 0 ? m.loaded / m.total : 0;
-      $('load-status').textContent = `Reading ${modelName} into the engine: ${formatBytes(m.loaded)}` +
-        (m.total > 0 ? ` of ${formatBytes(m.total)}` : '');
+      const seconds = (performance.now() - loadStarted) / 1000;
+      const speed = seconds > 0 ? ` at ${formatBytes(m.loaded / seconds)}/s` : '';
+      $('load-status').textContent = `Loading ${modelName}: ${formatBytes(m.loaded)}` +
+        (m.total > 0 ? ` of ${formatBytes(m.total)}` : '') + speed;
       return;
     }
     case 'loaded': {
       info = m.info;
       $<HTMLProgressElement>('progress').value = 1;
       $('load-status').textContent = `Loaded ${modelName} in ${m.loadMs.toFixed(0)} ms.`;
+      void refreshCache();
       const quant = Object.entries(info.tensorTypes).map(([t, n]) => `${t} ×${n}`).join(', ');
       setStat('Model', `${info.name || modelName}: ${info.architecture}, ${info.nLayer} layers, ${info.nHead} heads, ${info.nEmbd} wide, ${info.nVocab} tokens`);
       setStat('Weights', `${quant}; file ${formatBytes(info.fileBytes)}`);
