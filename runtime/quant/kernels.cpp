@@ -24,7 +24,7 @@ struct ConvertedActivations {
 template <typename Block, int kValues, void (*kQuantize)(const float*, Block*, int64_t)>
 ConvertedActivations quantize_tokens(const float* x, int64_t cols, int n_tokens,
                                      std::vector<uint8_t>& buffer) {
-  const size_t stride = cols / kValues * sizeof(Block);
+  const size_t stride = static_cast<size_t>(cols / kValues) * sizeof(Block);
   buffer.resize(stride * n_tokens);
   for (int t = 0; t < n_tokens; ++t) {
     kQuantize(x + t * cols, reinterpret_cast<Block*>(buffer.data() + t * stride), cols);
@@ -37,9 +37,9 @@ ConvertedActivations convert(ActivationFormat format, const float* x, int64_t co
                              std::vector<uint8_t>& buffer) {
   switch (format) {
     case ActivationFormat::kF32:
-      return {reinterpret_cast<const uint8_t*>(x), cols * sizeof(float)};
+      return {reinterpret_cast<const uint8_t*>(x), static_cast<size_t>(cols) * sizeof(float)};
     case ActivationFormat::kF16: {
-      const size_t stride = cols * sizeof(float);
+      const size_t stride = static_cast<size_t>(cols) * sizeof(float);
       buffer.resize(stride * n_tokens);
       auto* h = reinterpret_cast<float*>(buffer.data());
       for (int64_t i = 0; i < cols * n_tokens; ++i) h[i] = f16_to_f32(f32_to_f16(x[i]));
