@@ -12,7 +12,8 @@ import type {
   RawStep,
   RawTokenLogprob,
 } from './engine.js';
-import { availableCores, getModule } from './engine.js';
+import { availableCores, engineVariant, getModule } from './engine.js';
+import type { EngineVariant } from './engine.js';
 import {
   AbortError,
   InvalidArgumentError,
@@ -41,6 +42,7 @@ export {
   UnsupportedError,
   WorkerError,
 } from './errors.js';
+export type { EngineVariant } from './engine.js';
 export type { PipitErrorKind } from './errors.js';
 export type { LoadProgress, ModelSource, ProgressCallback } from './source.js';
 export { cache } from './cache.js';
@@ -87,8 +89,8 @@ export interface LoadOptions {
   cache?: boolean;
   /**
    * Threads to compute with, at most the cores available: default all of them. More than 1
-   * needs the threaded engine, which runs in cross-origin isolated pages (COOP/COEP headers);
-   * elsewhere, and in Node for now, the engine runs on one thread.
+   * needs the threaded engine, which runs in Node and in cross-origin isolated pages
+   * (COOP/COEP headers); elsewhere the engine runs on one thread.
    */
   threads?: number;
 }
@@ -115,6 +117,8 @@ export interface ModelInfo {
   sessionContextLength: number;
   /** Threads this model computes with (see LoadOptions.threads). */
   threads: number;
+  /** The engine build computing: `pipit` (one thread) or `pipit-mt` (threaded). */
+  engine: EngineVariant;
   /** Text of the BOS and EOS tokens ('' when the model has none), for chat templates. */
   bosToken: string;
   eosToken: string;
@@ -432,6 +436,7 @@ export class Pipit {
       tensorTypes: Object.freeze({ ...info.tensorTypes }),
       sessionContextLength: native(() => session.contextLength()),
       threads,
+      engine: engineVariant(),
     });
   }
 
@@ -446,7 +451,7 @@ export class Pipit {
     }
     const contextLength = optInt(where, 'contextLength', options.contextLength, 0, 0, 1 << 20);
     const allowDup = optBool(where, 'allowDuplicateKeys', options.allowDuplicateKeys, false);
-    const cores = availableCores();
+    const cores = await availableCores();
     const threads = Math.min(optInt(where, 'threads', options.threads, cores, 1, 256), cores);
     const signal = checkSignal(where, options.signal);
     if (options.onProgress !== undefined && typeof options.onProgress !== 'function') {
