@@ -265,7 +265,7 @@ class ChatCompletions {
           index: 0,
           message: { role: 'assistant', content: result.text },
           finish_reason: openAIFinishReason(result.finishReason),
-          logprobs: null,
+          logprobs: result.logprobs ?? null,
         },
       ],
       usage: usageOf(result),
@@ -310,7 +310,12 @@ class Completions {
       ...meta,
       object: 'text_completion',
       choices: [
-        { index: 0, text: result.text, finish_reason: openAIFinishReason(result.finishReason), logprobs: null },
+        {
+          index: 0,
+          text: result.text,
+          finish_reason: openAIFinishReason(result.finishReason),
+          logprobs: result.logprobs ?? null,
+        },
       ],
       usage: usageOf(result),
       timings: result.timings,

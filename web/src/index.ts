@@ -148,6 +148,13 @@ export interface GenerateOptions {
    * previous prompt and its answer) and prefill only the rest (default false; chat turns on).
    */
   cachePrompt?: boolean;
+  /**
+   * Collect each generated token's log-probability into GenerationResult.logprobs (OpenAI's
+   * `logprobs`; log-softmax of the model's raw logits, before any sampling stage).
+   */
+  logprobs?: boolean;
+  /** With each token, this many most likely alternatives (implies logprobs). */
+  topLogprobs?: number;
   signal?: AbortSignal;
 }
 
@@ -159,14 +166,18 @@ export type ResponseFormat =
 export interface GenerateTokensOptions extends GenerateOptions {
   /** Report this many highest logits at every step (default 0). */
   topLogits?: number;
-  /** Report each token's log-probability (OpenAI's `logprobs`). */
-  logprobs?: boolean;
-  /** With each token, this many most likely alternatives (implies logprobs). */
-  topLogprobs?: number;
 }
 
 /** A token's log-probability as OpenAI reports it (log-softmax of the raw logits). */
 export type TokenLogprob = RawTokenLogprob;
+
+/** A generated token's log-probability with its most likely alternatives, highest first. */
+export type TokenLogprobs = TokenLogprob & { top_logprobs: TokenLogprob[] };
+
+/** OpenAI's `logprobs` of a choice: one entry per generated token, in order. */
+export interface GenerationLogprobs {
+  content: TokenLogprobs[];
+}
 
 export interface TokenStep {
   /** The generated token id; -1 for trailing text flushed when generation ends. */
@@ -176,7 +187,7 @@ export interface TokenStep {
   /** [token id, logit] pairs, highest first (only with topLogits). */
   topLogits?: Array<[number, number]>;
   /** Only with logprobs / topLogprobs. */
-  logprobs?: TokenLogprob & { top_logprobs: TokenLogprob[] };
+  logprobs?: TokenLogprobs;
 }
 
 export type FinishReason = 'stop' | 'length' | 'context';
@@ -203,6 +214,8 @@ export interface GenerationResult {
   text: string;
   seed: number;
   timings: Timings;
+  /** With GenerateOptions.logprobs or topLogprobs: one entry per id of `ids`. */
+  logprobs?: GenerationLogprobs;
 }
 
 /** The latest generation on a model, also when it ended early (abort, stop text). */
@@ -596,6 +609,7 @@ export class Pipit {
     if (signal?.aborted) throw abortError(signal);
     this.#busy = true;
     const ids: number[] = [];
+    const logprobs: TokenLogprobs[] = [];
     let text = '';
     try {
       const session = this.#sessionOrThrow(where);
@@ -609,13 +623,19 @@ export class Pipit {
         if ((step.token >= 0 && !isEnd) || step.text.length > 0) {
           const out: TokenStep = { token: isEnd ? -1 : step.token, text: step.text };
           if (step.topLogits) out.topLogits = step.topLogits;
-          if (step.logprobs && !isEnd) out.logprobs = step.logprobs;
+          if (step.logprobs && !isEnd) {
+            out.logprobs = step.logprobs;
+            logprobs.push(step.logprobs);
+          }
           yield out;
         }
         if (step.finish !== '') {
           const timings = this.#timings(where);
           this.#last = { promptIds, seed, timings };
-          return { finishReason: step.finish, promptIds, ids, text, seed, timings };
+          return {
+            finishReason: step.finish, promptIds, ids, text, seed, timings,
+            ...(raw.logprobs ? { logprobs: { content: logprobs } } : {}),
+          };
         }
         await yieldToEventLoop();
         if (signal?.aborted) throw abortError(signal);
