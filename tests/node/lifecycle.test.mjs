@@ -135,6 +135,43 @@ describe('aborts', () => {
     }
   });
 
+  test('an abort during a long prefill stops between slices; sliced prefills compute the same', async (t) => {
+    if (!storiesFile) return t.skip(SKIP);
+    const model = await Pipit.load(storiesFile, { contextLength: 2048 });
+    try {
+      const prompt = 'Once upon a time there was a little dog. '.repeat(60);
+      const n = model.tokenize(prompt).length;
+      assert.ok(n > 2 * 256, `${n} prompt tokens: three slices at least`);
+      // Without a signal nothing could stop it: one call into WASM.
+      const whole = await model.complete(prompt, { temperature: 0, maxTokens: 8 });
+      const controller = new AbortController();
+      setTimeout(() => controller.abort(), 0); // fires at the first pause between slices
+      await assert.rejects(
+        model.complete(prompt, { temperature: 0, maxTokens: 8, signal: controller.signal }),
+        AbortError,
+      );
+      const stopped = model.lastGeneration.timings;
+      assert.ok(stopped.prefillTokens < n, `stopped after ${stopped.prefillTokens} of ${n} tokens`);
+      assert.equal(stopped.prefillTokens % 256, 0);
+      const signal = new AbortController().signal;
+      const sliced = await model.complete(prompt, { temperature: 0, maxTokens: 8, signal });
+      assert.deepEqual(sliced.ids, whole.ids);
+      assert.equal(sliced.timings.prefillTokens, n);
+      assert.equal(sliced.timings.reusedTokens, 0);
+      // A longer prompt on the cached one prefills, in slices, only what is new.
+      const more = model.tokenize(prompt.slice(0, 300), { addBos: false });
+      const longer = await model.complete([...sliced.promptIds, ...more], {
+        temperature: 0, maxTokens: 4, cachePrompt: true, signal,
+      });
+      assert.equal(longer.timings.reusedTokens, n);
+      assert.equal(longer.timings.reusedTokens + longer.timings.prefillTokens, longer.promptIds.length);
+      const fresh = await model.complete(longer.promptIds, { temperature: 0, maxTokens: 4 });
+      assert.deepEqual(longer.ids, fresh.ids);
+    } finally {
+      model.dispose();
+    }
+  });
+
   test('an engine aborted during a long prefill rejects at once and answers the next request right', async (t) => {
     if (!storiesFile) return t.skip(SKIP);
     const engine = await createEngine({ model: storiesFile, contextLength: 2048 });
@@ -158,8 +195,7 @@ describe('aborts', () => {
       );
       assert.deepEqual(pieces.filter((p) => p !== ''), []);
       // Queued behind the aborted request: it runs only once the worker has dropped that one
-      // (a prefill is one call into WASM, so the worker stops right after it, before its
-      // second token), and it must give the answer of a fresh engine.
+      // (at the next pause between prefill slices), and it must give a fresh engine's answer.
       const after = await engine.completions.create(short);
       assert.equal(after.choices[0].text, expected.choices[0].text);
       assert.equal(after.usage.completion_tokens, 12);
