@@ -1,6 +1,8 @@
 #include "grammar/matcher.h"
 
 #include <algorithm>
+#include <map>
+#include <tuple>
 #include <utility>
 
 #include "core/error.h"
@@ -75,10 +77,10 @@ TokenTrie::TokenTrie(const std::vector<std::string>& token_bytes)
       decoded[child] = partial;
     }
   }
-  below_.resize(nodes_.size());
+  std::vector<Below> below_all(nodes_.size());
   for (size_t i = nodes_.size(); i-- > 0;) {
     Node& n = nodes_[i];
-    Below& below = below_[i];
+    Below& below = below_all[i];
     n.end_token = n.first_token + n.n_tokens;
     for (uint32_t e = n.first_child; e < n.first_child + n.n_children; ++e) {
       const uint32_t child = edges_[e].node;
@@ -89,12 +91,21 @@ TokenTrie::TokenTrie(const std::vector<std::string>& token_bytes)
       } else {
         below.non_ascii = true;
       }
-      below.ascii[0] |= below_[child].ascii[0];
-      below.ascii[1] |= below_[child].ascii[1];
-      below.non_ascii = below.non_ascii || below_[child].non_ascii;
+      below.ascii[0] |= below_all[child].ascii[0];
+      below.ascii[1] |= below_all[child].ascii[1];
+      below.non_ascii = below.non_ascii || below_all[child].non_ascii;
       valid_below[i] = valid_below[i] && valid[child] && valid_below[child];
     }
     below.plain = valid[i] && decoded[i].remaining == 0 && valid_below[i];
+  }
+  std::map<std::tuple<uint64_t, uint64_t, bool, bool>, uint32_t> set_ids;
+  below_of_.resize(nodes_.size());
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    const Below& b = below_all[i];
+    const auto [it, added] = set_ids.try_emplace({b.ascii[0], b.ascii[1], b.non_ascii, b.plain},
+                                                 static_cast<uint32_t>(below_sets_.size()));
+    if (added) below_sets_.push_back(b);
+    below_of_[i] = it->second;
   }
 }
 
@@ -301,7 +312,8 @@ void Matcher::walk(const TokenTrie& trie, uint32_t node, int32_t state,
     const int32_t next = transition(state, edge.byte);
     if (next < 0) continue;  // no token below this prefix can follow
     const TokenTrie::Node& child = trie.nodes_[edge.node];
-    const bool whole = child.n_children > 0 && loops_over(next, trie.below_[edge.node]);
+    const bool whole =
+        child.n_children > 0 && loops_over(next, trie.below_sets_[trie.below_of_[edge.node]]);
     const uint32_t end = whole ? child.end_token : child.first_token + child.n_tokens;
     for (uint32_t t = child.first_token; t < end; ++t) {
       allowed[static_cast<size_t>(trie.tokens_[t])] = 1;

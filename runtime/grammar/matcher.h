@@ -64,7 +64,9 @@ class TokenTrie {
   };
   std::vector<Node> nodes_;  // nodes_[0] is the root (the empty prefix)
   std::vector<Edge> edges_;
-  std::vector<Below> below_;  // per node
+  // Nodes share the few distinct sets that occur: node i's is below_sets_[below_of_[i]].
+  std::vector<Below> below_sets_;
+  std::vector<uint32_t> below_of_;
   std::vector<int32_t> tokens_;
   int32_t n_tokens_ = 0;
 };
