@@ -80,10 +80,11 @@ void Session::eval(std::span<const TokenId> ids) {
   }
   if (shift_.policy == ContextPolicy::kError &&
       ids.size() > static_cast<size_t>(context_length_ - position())) {
-    fail(ErrorKind::kContextOverflow, std::to_string(ids.size()) +
-                                          " tokens do not fit in the context: it holds " +
-                                          std::to_string(context_length_) + " tokens and " +
-                                          std::to_string(position()) + " are already used");
+    fail(ErrorKind::kContextOverflow,
+         std::to_string(ids.size()) + " tokens do not fit in the context: it holds " +
+             std::to_string(context_length_) + " tokens and " + std::to_string(position()) +
+             " are already used; shorten the prompt, load the model with a larger "
+             "contextLength, or use contextShift: 'shift'");
   }
   ThreadPool::Scope scope(pool_.get());
   for (size_t done = 0; done < ids.size();) {
