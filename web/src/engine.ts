@@ -195,9 +195,12 @@ async function sameOriginUrl(url: URL): Promise<string> {
 
 async function instantiate(): Promise<RawModule> {
   const variant = engineVariant();
-  // Node's threaded glue differs from the browser's, the .wasm they load does not.
-  const jsDir = isNode() && variant === 'pipit-mt' ? './wasm/node/' : './wasm/';
-  const jsUrl = new URL(`${jsDir}${variant}.js`, import.meta.url);
+  // Node's threaded glue differs from the browser's, the .wasm they load does not. Bundlers
+  // emit what a `./wasm/${...}` template names; Node's glue is joined so they leave it out.
+  const jsUrl =
+    isNode() && variant === 'pipit-mt'
+      ? new URL('./wasm/node/' + variant + '.js', import.meta.url)
+      : new URL(`./wasm/${variant}.js`, import.meta.url);
   const wasmUrl = new URL(`./wasm/${variant}.wasm`, import.meta.url);
   let factory: ModuleFactory;
   try {
