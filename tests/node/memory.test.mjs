@@ -36,7 +36,8 @@ test('a context too large for WASM memory fails with OutOfMemoryError, then a sm
   assert.ok(model.wasmMemoryBytes - heapBefore < 64 << 20,
     `heap grew from ${heapBefore} to ${model.wasmMemoryBytes} bytes`);
   const result = await model.complete('', { maxTokens: 12, temperature: 0 });
-  assert.ok(result.text.startsWith('Once upon a time'), result.text);
-  assert.ok(GOLDEN_TEXT_START.startsWith(result.text.slice(0, 20)));
+  // An empty prompt is BOS alone, so the text is a continuation with its leading space.
+  assert.ok(GOLDEN_TEXT_START.startsWith(result.text.trimStart()), result.text);
+  assert.ok(result.text.length > 20, result.text);
   model.dispose();
 });
