@@ -90,7 +90,7 @@ async function runNativeTarget(name, { seconds, env }) {
     quiet: true,
   });
   const execs = lastNumber(run.output, /stat::number_of_executed_units:\s*(\d+)/g);
-  const newArtifacts = readdirSync(artifacts).filter((f) => !before.has(f));
+  const newArtifacts = readdirSync(artifacts).filter((f) => f.startsWith(`${name}-`) && !before.has(f));
   const ok = run.code === 0 && !run.signal && !run.timedOut && newArtifacts.length === 0;
   let note = '';
   if (!ok) {

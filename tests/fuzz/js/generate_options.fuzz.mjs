@@ -48,14 +48,15 @@ function randomPrompt(rng) {
   if (rng.chance(0.7)) return randomText(rng, 8);
   const ids = [];
   for (let n = rng.int(0, 6); n > 0; n--) ids.push(rng.chance(0.9) ? rng.int(0, nVocab - 1) : hostileValue(rng));
-  return rng.chance(0.8) ? ids : Int32Array.from(ids.map(Number).map((x) => (Number.isFinite(x) ? x : 0)));
+  return rng.chance(0.8) ? ids : Int32Array.from(ids, (x) => (typeof x === 'number' && Number.isFinite(x) ? x : 0));
 }
 
+const outcomes = { generated: 0, refused: 0 };
 await fuzzLoop('generate_options', async (rng) => {
   const options = {};
   for (const name of NAMES) {
     if (rng.chance(0.6)) continue;
-    options[name] = rng.chance(0.75) ? plausible(rng, name) : hostileValue(rng);
+    options[name] = rng.chance(0.92) ? plausible(rng, name) : hostileValue(rng);
   }
   if (typeof options.maxTokens !== 'number' || options.maxTokens > 16) options.maxTokens = rng.int(0, 6);
   const prompt = randomPrompt(rng);
@@ -63,13 +64,17 @@ await fuzzLoop('generate_options', async (rng) => {
     const result = await model.complete(prompt, options);
     assert.equal(typeof result.text, 'string');
     for (const id of result.ids) assert.ok(Number.isInteger(id) && id >= 0 && id < nVocab, `id ${id}`);
+    outcomes.generated++;
   } catch (error) {
+    outcomes.refused++;
     if (!(error instanceof PipitError) || error.message.length === 0) {
       throw new Error(`untyped error for prompt ${describe(prompt)} options ${describe(options)}: ` +
         `${error?.name}: ${error?.message}`, { cause: error });
     }
   }
 });
+
+process.stdout.write(`generate_options: ${outcomes.generated} generated, ${outcomes.refused} refused with a PipitError\n`);
 
 // Whatever was refused along the way, the model still generates.
 const after = await model.complete('Once upon a time', { maxTokens: 8, temperature: 0 });
