@@ -55,7 +55,7 @@ export function buildAsan() {
 export function sanitizerEnv(base = process.env) {
   return {
     ...base,
-    ASAN_OPTIONS: 'detect_leaks=1:abort_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1',
+    ASAN_OPTIONS: 'detect_leaks=1:abort_on_error=1:strict_string_checks=1',
     UBSAN_OPTIONS: 'print_stacktrace=1:halt_on_error=1',
   };
 }
