@@ -53,10 +53,12 @@ void check_session_memory(const ModelConfig& c, int context_length, int threads)
   const uint64_t needed = fixed + per_position * context_length;
   const uint64_t available = memory_available();
   if (needed <= available) return;
-  // The fixed part is largest for a full prefill chunk: counting with it, the advised context
-  // always fits.
+  // The fixed part is largest for a full prefill chunk, and a sixteenth of what is free is
+  // left for what else gets allocated meanwhile (in WASM the heap in use moves): the advised
+  // context fits when the caller tries it.
   const uint64_t fixed_most = session_fixed_bytes(c, kPrefillChunk);
-  const uint64_t fits = available > fixed_most ? (available - fixed_most) / per_position : 0;
+  const uint64_t usable = available - available / 16;
+  const uint64_t fits = usable > fixed_most ? (usable - fixed_most) / per_position : 0;
   const std::string advice =
       fits >= 1 ? "use a smaller contextLength (" + std::to_string(fits) + " tokens fit now)"
                 : "even a short context does not fit: free other models (dispose()) or use a "

@@ -56,8 +56,8 @@ TEST_F(MemoryBudgetTest, ContextTooLargeFailsBeforeAllocatingAndSaysWhatFits) {
       std::regex_search(message, m, std::regex(R"(contextLength \((\d+) tokens fit now\))")))
       << message;
   const int fits = std::stoi(m[1]);
-  EXPECT_GT(fits, 5500);
-  EXPECT_LT(fits, 6533);  // 8 MB / 1284 bytes: the scratch takes its share
+  EXPECT_GT(fits, 5000);
+  EXPECT_LT(fits, 6533);  // 8 MB / 1284 bytes: the scratch and a margin take their share
 
   // The advice holds: that context loads and generates, and the session stays usable.
   Session session(*model_, fits, 1);
