@@ -4,6 +4,7 @@
 // that to the exported Error subclasses.
 #include <emscripten.h>
 #include <emscripten/bind.h>
+#include <emscripten/heap.h>
 #include <emscripten/val.h>
 
 #include <cstdint>
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/memory.h"
 #include "core/utf8.h"
 #include "gguf/gguf.h"
 #include "model/model.h"
@@ -53,7 +55,10 @@ auto guarded(F&& f) -> decltype(f()) {
     g_error_message = e.what();
   } catch (const std::bad_alloc&) {
     g_error_kind = pipit::error_kind_name(pipit::ErrorKind::kOutOfMemory);
-    g_error_message = "out of memory: the WASM heap could not grow (browsers cap it at 2-4 GB)";
+    g_error_message = "out of memory: the WASM heap could not grow past " +
+                      pipit::megabytes(pipit::memory_in_use()) + " (its limit is " +
+                      pipit::megabytes(pipit::memory_budget()) +
+                      "); dispose() other models, or use a smaller contextLength or model";
   } catch (const std::exception& e) {
     g_error_kind = pipit::error_kind_name(pipit::ErrorKind::kInternal);
     g_error_message = std::string("internal error: ") + e.what();
@@ -342,6 +347,9 @@ TokenizerHandle* loadTokenizer(uintptr_t ptr, double size, bool allow_duplicate_
 }  // namespace
 
 EMSCRIPTEN_BINDINGS(pipit) {
+  // Sessions check their KV cache and scratch against what the heap can still grow to.
+  pipit::set_memory_budget(emscripten_get_heap_max());
+
   emscripten::class_<SessionHandle>("Session")
       .function("contextLength", &SessionHandle::contextLength)
       .function("position", &SessionHandle::position)

@@ -1,10 +1,12 @@
 #include "grammar/json.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 
 #include "core/error.h"
+#include "core/utf8.h"
 
 namespace pipit::grammar {
 namespace {
@@ -16,6 +18,15 @@ class Reader {
   explicit Reader(std::string_view text) : s_(text) {}
 
   Json document() {
+    // JSON text is UTF-8 (RFC 8259). Invalid bytes inside a string would otherwise pass
+    // through into the grammar compiled from a schema, which then fails with an error about
+    // the grammar rather than the caller's JSON (found by fuzz_json_schema).
+    const std::string clean = utf8::sanitize(s_);
+    if (clean != s_) {
+      i_ = static_cast<size_t>(
+          std::mismatch(s_.begin(), s_.end(), clean.begin(), clean.end()).first - s_.begin());
+      error("the text is not valid UTF-8");
+    }
     Json v = value(0);
     space();
     if (i_ < s_.size()) error("unexpected text after the JSON value");

@@ -16,6 +16,13 @@ int nearest_int(float v) {
   return (bits & 0x007FFFFF) - 0x00400000;
 }
 
+// Rounds a value already scaled into [-127, 127]. NaN (activations of a model whose weights
+// hold NaN or infinity) becomes 0 instead of an undefined conversion (found by fuzz_gguf_model).
+int8_t round_to_q8(float v) {
+  const float r = std::nearbyint(v);
+  return r >= -128.0f && r <= 127.0f ? static_cast<int8_t>(r) : int8_t{0};
+}
+
 float through_f16(float v) {
   return f16_to_f32(f32_to_f16(v));
 }
@@ -26,7 +33,7 @@ float quantize_block32(const float* x, int8_t* q) {
   for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[j]));
   const float d = amax / 127.0f;
   const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
-  for (int j = 0; j < 32; ++j) q[j] = static_cast<int8_t>(std::nearbyint(x[j] * id));
+  for (int j = 0; j < 32; ++j) q[j] = round_to_q8(x[j] * id);
   return through_f16(d);
 }
 
@@ -64,7 +71,7 @@ void quantize_q8_1(const float* x, BlockQ8_1* out, int64_t n) {
     const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
     int sum = 0;
     for (int j = 0; j < 32; ++j) {
-      out[b].qs[j] = static_cast<int8_t>(std::nearbyint(xb[j] * id));
+      out[b].qs[j] = round_to_q8(xb[j] * id);
       sum += out[b].qs[j];
     }
     out[b].d = through_f16(d);

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "core/memory.h"
 #include "grammar/json_schema.h"
 #include "model/kv_cache.h"
 
@@ -23,6 +24,52 @@ constexpr size_t kMaxAttentionWeights = size_t{64} << 20;
 double elapsed_ms(std::chrono::steady_clock::time_point since) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - since)
       .count();
+}
+
+// What a session allocates besides its KV cache, for the memory check: the activations of one
+// prefill chunk (residual, normed copy, q, k, v, attention output, FFN gate/up and their
+// quantized copies) and the logits with their working copies. Attention scores add a row per
+// worker that grows with the context: they are counted per position.
+uint64_t session_fixed_bytes(const ModelConfig& c, int context_length) {
+  const uint64_t n = static_cast<uint64_t>(std::min(kPrefillChunk, context_length));
+  const uint64_t q_dim = static_cast<uint64_t>(c.n_head) * c.head_dim;
+  const uint64_t kv_dim = static_cast<uint64_t>(c.n_head_kv) * c.head_dim;
+  const uint64_t floats =
+      n * (2 * uint64_t(c.n_embd) + 2 * q_dim + 2 * kv_dim + 3 * uint64_t(c.n_ff)) +
+      3 * uint64_t(c.n_vocab);
+  const uint64_t quantized = n * std::max(c.n_embd, c.n_ff) * 2;
+  return floats * sizeof(float) + quantized;
+}
+
+// Keys and values of every layer, plus each worker's attention score for the position.
+uint64_t session_bytes_per_position(const ModelConfig& c, int threads) {
+  return 2 * sizeof(float) * uint64_t(c.n_layer) * c.n_head_kv * c.head_dim +
+         sizeof(float) * uint64_t(threads);
+}
+
+// Error(kOutOfMemory) before allocating, when the KV cache and scratch of this context cannot
+// fit in what is left of the memory budget; the message says how long a context would fit.
+void check_session_memory(const ModelConfig& c, int context_length, int threads) {
+  const uint64_t per_position = session_bytes_per_position(c, threads);
+  const uint64_t fixed = session_fixed_bytes(c, context_length);
+  const uint64_t needed = fixed + per_position * context_length;
+  const uint64_t available = memory_available();
+  if (needed <= available) return;
+  // The fixed part is largest for a full prefill chunk, and a sixteenth of what is free is
+  // left for what else gets allocated meanwhile (in WASM the heap in use moves): the advised
+  // context fits when the caller tries it.
+  const uint64_t fixed_most = session_fixed_bytes(c, kPrefillChunk);
+  const uint64_t usable = available - available / 16;
+  const uint64_t fits = usable > fixed_most ? (usable - fixed_most) / per_position : 0;
+  const std::string advice =
+      fits >= 1 ? "use a smaller contextLength (" + std::to_string(fits) + " tokens fit now)"
+                : "even a short context does not fit: free other models (dispose()) or use a "
+                  "smaller model";
+  check_memory(needed,
+               "a context of " + std::to_string(context_length) + " tokens (KV cache and " +
+                   "attention " + megabytes(per_position * context_length) + ", scratch " +
+                   megabytes(fixed) + ")",
+               advice);
 }
 
 }  // namespace
@@ -55,6 +102,7 @@ Session::Session(const Model& model, int context_length, int threads) : model_(m
   }
   context_length_ = context_length > 0 ? context_length
                                        : std::min(model.config().n_ctx_train, kDefaultContextCap);
+  check_session_memory(model.config(), context_length_, threads);
   kv_ = model.new_kv_cache(context_length_);
   pool_ = std::make_unique<ThreadPool>(threads);
   logits_.resize(static_cast<size_t>(model.config().n_vocab));

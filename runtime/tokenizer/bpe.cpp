@@ -193,7 +193,10 @@ class BpeTokenizer final : public Tokenizer {
       }
       const size_t first = out.size();
       encode_word(word, s, out);
-      // Only words of the text itself are cached: `clean` lives as long as the call too.
+      // The cache keys are views of the caller's text, which outlives the whole encode() call.
+      // A word of `clean` is not cached: the next fragment with invalid UTF-8 rewrites
+      // `clean`, which would leave the key dangling (found by fuzz_tokenizer_bpe).
+      if (!valid) continue;
       const auto from = static_cast<uint32_t>(s.cached_ids.size());
       s.cached_ids.insert(s.cached_ids.end(), out.begin() + static_cast<ptrdiff_t>(first),
                           out.end());

@@ -60,9 +60,9 @@ export function run(command, args, options = {}) {
   }
 }
 
-// Runs a command, streaming its output to ours and keeping a copy; never throws.
-// Resolves to { code, signal, output, timedOut, error }.
-export function runCaptured(command, args, { timeoutMs, ...options } = {}) {
+// Runs a command, streaming its output to ours (unless `quiet`) and keeping a copy; never
+// throws. Resolves to { code, signal, output, timedOut, error }.
+export function runCaptured(command, args, { timeoutMs, quiet = false, ...options } = {}) {
   return new Promise((resolve) => {
     let output = '';
     let timedOut = false;
@@ -73,7 +73,7 @@ export function runCaptured(command, args, { timeoutMs, ...options } = {}) {
       ...options,
     });
     const take = (stream) => (chunk) => {
-      stream.write(chunk);
+      if (!quiet) stream.write(chunk);
       output += chunk.toString();
     };
     child.stdout.on('data', take(process.stdout));

@@ -3,7 +3,7 @@
 // As root it installs what is missing (apt-get, non-interactive); otherwise it says exactly
 // what to install and fails. A fast no-op when everything is there.
 //
-//   node web/scripts/ensure-deps.mjs [--for native,wasm,browser] [--no-npm]
+//   node web/scripts/ensure-deps.mjs [--for native,wasm,sanitize,browser] [--no-npm]
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -19,6 +19,9 @@ export const DEB_PACKAGES = {
   // the WASM build (the gtest suite under node, and the npm package's engine)
   wasm: ['emscripten', 'node-acorn', 'cmake', 'ninja-build', 'ccache', 'googletest', 'libxsimd-dev',
     'nlohmann-json3-dev', 'unicode-data'],
+  // the sanitize and fuzz tiers: clang with compiler-rt (AddressSanitizer, UBSan, libFuzzer)
+  sanitize: ['clang', 'libclang-rt-14-dev', 'cmake', 'ninja-build', 'ccache', 'googletest',
+    'libgtest-dev', 'libxsimd-dev', 'nlohmann-json3-dev', 'unicode-data'],
   // headless browser tests (playwright-core drives Debian's chromium; npm never downloads one)
   browser: ['chromium'],
 };
@@ -113,7 +116,7 @@ function parseArgs(argv) {
     else throw new ScriptError(`unknown option ${arg} (use --for native,wasm,browser and/or --no-npm)`);
   }
   for (const p of options.parts) {
-    if (!DEB_PACKAGES[p]) throw new ScriptError(`unknown part '${p}' (native, wasm, browser)`);
+    if (!DEB_PACKAGES[p]) throw new ScriptError(`unknown part '${p}' (${Object.keys(DEB_PACKAGES).join(', ')})`);
   }
   return options;
 }

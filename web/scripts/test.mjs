@@ -4,24 +4,30 @@
 //   wasm     node build/wasm/pipit_tests.js      (the same gtest suite in WebAssembly)
 //   node     node --test tests/node/**/*.test.mjs     (the npm package under Node)
 //   browser  node --test tests/browser/**/*.test.mjs  (the package in headless Chromium)
+//   sanitize build/asan/pipit_tests       (the gtest suite under ASan + UBSan, clang)
+//   fuzz     each libFuzzer target and JS fuzz loop for --fuzz-seconds (web/scripts/fuzz.mjs)
 // and ends with a per-tier table and one line `tests: N passed, N failed, N skipped`.
 //
 //   node web/scripts/test.mjs [--tier native,wasm,node,browser] [--no-build] [--no-deps]
-//                         [--filter GTEST_FILTER] [--timeout MINUTES]
+//                         [--filter GTEST_FILTER] [--timeout MINUTES] [--fuzz-seconds N]
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ROOT, ScriptError, findFiles, isMain, log, modelsDir, runCaptured } from './common.mjs';
 import { build } from './build.mjs';
 import { ensureDeps } from './ensure-deps.mjs';
+import { ASAN_DIR, buildAsan, runFuzz, sanitizerEnv } from './fuzz.mjs';
 
-const TIERS = ['native', 'wasm', 'node', 'browser'];
+const TIERS = ['native', 'wasm', 'node', 'browser', 'sanitize', 'fuzz'];
 // What each tier needs built, and which Debian packages.
 const NEEDS = {
   native: { build: ['native'], deps: ['native'] },
   wasm: { build: ['wasm'], deps: ['wasm'] },
   node: { build: ['wasm', 'ts'], deps: ['wasm'] },
   browser: { build: ['wasm', 'ts'], deps: ['wasm', 'browser'] },
+  sanitize: { build: ['asan'], deps: ['sanitize'] },
+  // the JS fuzz loops drive the package (web/lib) and its engine
+  fuzz: { build: ['asan', 'wasm', 'ts'], deps: ['sanitize', 'wasm'] },
 };
 
 const ANSI = /\x1b\[[0-9;]*m/g;
@@ -138,9 +144,24 @@ async function runTier(tier, options) {
     case 'browser':
       res = await runNodeTests(tier, 'browser', options);
       break;
+    case 'sanitize':
+      res = await runGtest(tier, path.join(ASAN_DIR, 'pipit_tests'), [], { ...options, env: sanitizerEnv(options.env) });
+      break;
+    case 'fuzz':
+      res = await runFuzzTier(tier, options);
+      break;
   }
   res.seconds = (Date.now() - start) / 1000;
   return res;
+}
+
+// One passed or failed count per fuzz target; the note carries the executions.
+async function runFuzzTier(tier, options) {
+  const rows = await runFuzz({ seconds: options.fuzzSeconds, env: options.env });
+  const failed = rows.filter((r) => !r.ok);
+  const execs = rows.map((r) => `${r.name} ${r.execs ?? '-'}`).join(', ');
+  return result(tier, failed.length ? 'FAILED' : 'ok', { passed: rows.length - failed.length, failed: failed.length },
+    `${options.fuzzSeconds} s each; execs: ${execs}`);
 }
 
 function printSummary(results) {
@@ -159,7 +180,7 @@ function printSummary(results) {
 }
 
 function parseArgs(argv) {
-  const options = { tiers: TIERS, build: true, deps: true, filter: undefined, timeoutMs: 30 * 60 * 1000 };
+  const options = { tiers: TIERS, build: true, deps: true, filter: undefined, timeoutMs: 30 * 60 * 1000, fuzzSeconds: 30 };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const value = () => {
@@ -172,7 +193,8 @@ function parseArgs(argv) {
     else if (arg === '--tier' || arg.startsWith('--tier=')) options.tiers = value().split(',');
     else if (arg === '--filter' || arg.startsWith('--filter=')) options.filter = value();
     else if (arg === '--timeout' || arg.startsWith('--timeout=')) options.timeoutMs = Number(value()) * 60 * 1000;
-    else throw new ScriptError(`unknown option ${arg} (--tier ${TIERS.join(',')}, --no-build, --no-deps, --filter, --timeout MIN)`);
+    else if (arg === '--fuzz-seconds' || arg.startsWith('--fuzz-seconds=')) options.fuzzSeconds = Number(value());
+    else throw new ScriptError(`unknown option ${arg} (--tier ${TIERS.join(',')}, --no-build, --no-deps, --filter, --timeout MIN, --fuzz-seconds N)`);
   }
   for (const t of options.tiers) if (!TIERS.includes(t)) throw new ScriptError(`unknown tier '${t}' (${TIERS.join(', ')})`);
   options.tiers = TIERS.filter((t) => options.tiers.includes(t)); // always in the canonical order
@@ -191,10 +213,11 @@ export async function main(argv) {
   // A failed build part fails the tiers that need it, visibly, and the others still run.
   const broken = new Map();
   if (options.build) {
-    for (const part of ['native', 'wasm', 'ts']) {
+    for (const part of ['native', 'wasm', 'ts', 'asan']) {
       if (!need('build').includes(part)) continue;
       try {
-        build({ native: part === 'native', wasm: part === 'wasm', ts: part === 'ts', deps: false });
+        if (part === 'asan') buildAsan();
+        else build({ native: part === 'native', wasm: part === 'wasm', ts: part === 'ts', deps: false });
       } catch (error) {
         process.stderr.write(`[pipit] ${part} build failed: ${error.message}\n`);
         broken.set(part, error.message);
@@ -209,7 +232,7 @@ export async function main(argv) {
       results.push(result(tier, 'FAILED', { failed: 1 }, `${missing.join('+')} build failed`));
       continue;
     }
-    results.push(await runTier(tier, { env, filter: options.filter, timeoutMs: options.timeoutMs }));
+    results.push(await runTier(tier, { env, filter: options.filter, timeoutMs: options.timeoutMs, fuzzSeconds: options.fuzzSeconds }));
   }
   log(`total time ${((Date.now() - started) / 1000).toFixed(1)} s`);
   return printSummary(results) === 0 ? 0 : 1;

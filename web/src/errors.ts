@@ -141,3 +141,15 @@ export function native<T>(f: () => T): T {
     throw toPipitError(e);
   }
 }
+
+/**
+ * A caller's value as an error message shows it. Never throws, unlike String(), which does for
+ * an object without a prototype or with a throwing toString (found by tests/fuzz/js).
+ */
+export function shown(value: unknown): string {
+  try {
+    return String(value);
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
+}

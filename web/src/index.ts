@@ -19,6 +19,7 @@ import {
   InvalidArgumentError,
   PipitError,
   native,
+  shown,
   toPipitError,
 } from './errors.js';
 import type { ModelSource, ProgressCallback } from './source.js';
@@ -290,7 +291,7 @@ function optInt(
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
     throw new InvalidArgumentError(
-      `${where}: ${name} must be an integer from ${min} to ${max}, got ${String(value)}`,
+      `${where}: ${name} must be an integer from ${min} to ${max}, got ${shown(value)}`,
     );
   }
   return value;
@@ -306,7 +307,7 @@ function optNumber(
 ): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isFinite(value) || !ok(value)) {
-    throw new InvalidArgumentError(`${where}: ${name} must be ${range}, got ${String(value)}`);
+    throw new InvalidArgumentError(`${where}: ${name} must be ${range}, got ${shown(value)}`);
   }
   return value;
 }
@@ -314,7 +315,7 @@ function optNumber(
 function optBool(where: string, name: string, value: unknown, fallback: boolean): boolean {
   if (value === undefined) return fallback;
   if (typeof value !== 'boolean') {
-    throw new InvalidArgumentError(`${where}: ${name} must be true or false, got ${String(value)}`);
+    throw new InvalidArgumentError(`${where}: ${name} must be true or false, got ${shown(value)}`);
   }
   return value;
 }
@@ -332,12 +333,12 @@ function optLogitBias(where: string, value: unknown, nVocab: number): Array<[num
     const id = typeof key === 'string' && /^\d+$/.test(key) ? Number(key) : key;
     if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id >= nVocab) {
       throw new InvalidArgumentError(
-        `${where}: logitBias token id ${String(key)} is out of range (the vocabulary has ${nVocab} tokens)`,
+        `${where}: logitBias token id ${shown(key)} is out of range (the vocabulary has ${nVocab} tokens)`,
       );
     }
     if (typeof bias !== 'number' || Number.isNaN(bias) || bias === Infinity) {
       throw new InvalidArgumentError(
-        `${where}: logitBias for token ${id} must be a finite number or -Infinity, got ${String(bias)}`,
+        `${where}: logitBias for token ${id} must be a finite number or -Infinity, got ${shown(bias)}`,
       );
     }
     return [id, bias];
@@ -373,7 +374,7 @@ function optResponseFormat(
     return { responseFormat: 'json_schema', jsonSchema: JSON.stringify(schema) };
   }
   throw new InvalidArgumentError(
-    `${where}: responseFormat.type must be 'text', 'json_object' or 'json_schema', got ${String(f.type)}`,
+    `${where}: responseFormat.type must be 'text', 'json_object' or 'json_schema', got ${shown(f.type)}`,
   );
 }
 
@@ -567,7 +568,7 @@ export class Pipit {
     for (const id of list) {
       if (!Number.isInteger(id) || id < 0 || id >= n) {
         throw new InvalidArgumentError(
-          `${where}: token id ${String(id)} is out of range (the vocabulary has ${n} tokens)`,
+          `${where}: token id ${shown(id)} is out of range (the vocabulary has ${n} tokens)`,
         );
       }
     }

@@ -2,7 +2,7 @@
 // continue. The GGUF's own `tokenizer.chat_template` (Jinja) comes first; files without one
 // (or callers who know better) pick a named template or pass their own Jinja text.
 
-import { InvalidArgumentError, UnsupportedError } from './errors.js';
+import { InvalidArgumentError, UnsupportedError, shown } from './errors.js';
 
 export type ChatRole = 'system' | 'user' | 'assistant' | 'tool';
 
@@ -137,7 +137,7 @@ export function normalizeMessages(
     const { role, content, name } = m as { role?: unknown; content?: unknown; name?: unknown };
     if (typeof role !== 'string' || !ROLES.has(role)) {
       throw new InvalidArgumentError(
-        `${where}: messages[${i}].role must be one of ${[...ROLES].join(', ')}, got ${String(role)}`,
+        `${where}: messages[${i}].role must be one of ${[...ROLES].join(', ')}, got ${shown(role)}`,
       );
     }
     let text: string;
@@ -150,7 +150,7 @@ export function normalizeMessages(
           if (p !== null && typeof p === 'object' && p.type === 'text' && typeof p.text === 'string') {
             return p.text;
           }
-          const type = p !== null && typeof p === 'object' ? String(p.type) : typeof p;
+          const type = p !== null && typeof p === 'object' ? shown(p.type) : typeof p;
           throw new UnsupportedError(
             `${where}: messages[${i}].content[${j}] is a '${type}' part; pipit runs text-only ` +
               "models, so pass { type: 'text', text } parts or a string",

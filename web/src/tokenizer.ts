@@ -7,7 +7,7 @@
 
 import type { RawTokenizer } from './engine.js';
 import { getModule } from './engine.js';
-import { InvalidArgumentError, PipitError, native } from './errors.js';
+import { InvalidArgumentError, PipitError, native, shown } from './errors.js';
 import type { ModelSource, ProgressCallback } from './source.js';
 import { copyIntoWasm } from './source.js';
 
@@ -44,7 +44,7 @@ export interface TokenizerEncodeOptions {
 function optBool(where: string, name: string, value: unknown, fallback: boolean): boolean {
   if (value === undefined) return fallback;
   if (typeof value !== 'boolean') {
-    throw new InvalidArgumentError(`${where}: ${name} must be true or false, got ${String(value)}`);
+    throw new InvalidArgumentError(`${where}: ${name} must be true or false, got ${shown(value)}`);
   }
   return value;
 }
@@ -123,7 +123,7 @@ export class PipitTokenizer {
     for (const id of list) {
       if (!Number.isInteger(id) || id < 0 || id >= this.#info.nVocab) {
         throw new InvalidArgumentError(
-          `detokenize: token id ${String(id)} is out of range (the vocabulary has ${this.#info.nVocab} tokens)`,
+          `detokenize: token id ${shown(id)} is out of range (the vocabulary has ${this.#info.nVocab} tokens)`,
         );
       }
     }
