@@ -47,7 +47,7 @@ export function buildAsan() {
       '-DPIPIT_FUZZ=ON',
     ]);
   }
-  run('ninja', ['-C', ASAN_DIR, `-j${JOBS}`, 'pipit_tests', ...NATIVE_TARGETS.map((t) => `fuzz_${t}`)]);
+  run('ninja', ['-C', ASAN_DIR, `-j${JOBS}`, 'pipit_tests', 'pipit-gguf', ...NATIVE_TARGETS.map((t) => `fuzz_${t}`)]);
   log(`asan build done in ${((Date.now() - start) / 1000).toFixed(1)} s`);
 }
 
@@ -65,6 +65,28 @@ function lastNumber(output, pattern) {
   return matches.length ? Number(matches[matches.length - 1][1]) : undefined;
 }
 
+// Seeds that are small models are written here at run time by the writer rather than kept in
+// git (no model files in the repository); the hand-made edge cases are in the corpus folder.
+const GENERATED_SEEDS = {
+  gguf_model: [
+    ['llama-q4_0-tied.gguf', ['--arch', 'llama', '--type', 'Q4_0', '--tied', '--n-embd', '32', '--n-head', '2', '--n-head-kv', '1', '--n-ff', '64']],
+    ['qwen2-f32.gguf', ['--arch', 'qwen2', '--type', 'F32', '--n-embd', '16', '--n-head', '2', '--n-head-kv', '1', '--n-ff', '32']],
+  ],
+};
+
+function generatedSeeds(name, env) {
+  const seeds = GENERATED_SEEDS[name];
+  if (!seeds) return [];
+  const dir = path.join(ASAN_DIR, 'fuzz-seeds', name);
+  mkdirSync(dir, { recursive: true });
+  for (const [file, args] of seeds) {
+    const out = path.join(dir, file);
+    if (existsSync(out)) continue;
+    run(path.join(ASAN_DIR, 'pipit-gguf'), ['synth', '--out', out, '--n-layer', '1', '--n-ctx', '64', '--seed', '1', ...args], { env });
+  }
+  return [dir];
+}
+
 async function runNativeTarget(name, { seconds, env }) {
   const binary = path.join(ASAN_DIR, 'tests', 'fuzz', `fuzz_${name}`);
   if (!existsSync(binary)) return { name, ok: false, note: `${path.relative(ROOT, binary)} was not built` };
@@ -76,6 +98,7 @@ async function runNativeTarget(name, { seconds, env }) {
   const args = [
     working,
     path.join(CORPUS_DIR, name),
+    ...generatedSeeds(name, env),
     `-max_total_time=${seconds}`,
     '-timeout=20', // one input running longer is a hang, reported like a crash
     '-rss_limit_mb=2560',
