@@ -61,7 +61,6 @@ File File::join_split(std::vector<File> parts) {
     split_error(std::to_string(given) + " files were given but the model is split into " +
                 std::to_string(count) + " (split.count of the first part)");
   }
-  const uint64_t total = split_key(first, kSplitTensorsCount, part_name(0, count));
 
   std::unordered_map<std::string_view, size_t> owner;  // tensor name -> part index
   for (size_t i = 0; i < parts.size(); ++i) {
@@ -86,6 +85,7 @@ File File::join_split(std::vector<File> parts) {
       }
     }
   }
+  const uint64_t total = split_key(first, kSplitTensorsCount, part_name(0, count));
   if (owner.size() != total) {
     split_error("the first part says the set holds " + std::to_string(total) +
                 " tensors (split.tensors.count), but the " + std::to_string(count) +
