@@ -519,8 +519,10 @@ async function sizeOf(part: Part, which: string, load: Load): Promise<number | n
       try {
         return (await fs.stat(part.path)).size;
       } catch (e) {
-        throw new LoadError(`${which} of the split model, ${part.path}, cannot be read: ` +
-          `${(e as Error).message}`, { cause: e });
+        const reason = (e as Error).message;
+        throw new LoadError(`${which} of the split model, ${part.path}, cannot be read: ${reason}`, {
+          cause: e,
+        });
       }
     }
     case 'url': {
@@ -531,12 +533,17 @@ async function sizeOf(part: Part, which: string, load: Load): Promise<number | n
       }
       let response: Response;
       try {
-        response = await fetch(part.url, { method: 'HEAD', ...(load.signal ? { signal: load.signal } : {}) });
+        response = await fetch(part.url, {
+          method: 'HEAD',
+          ...(load.signal ? { signal: load.signal } : {}),
+        });
       } catch {
         return null; // the download itself reports what is wrong
       }
       if (response.status === 404 || response.status === 410) {
-        throw new LoadError(`${which} of the split model, ${part.url}, is missing (HTTP ${response.status})`);
+        throw new LoadError(
+          `${which} of the split model, ${part.url}, is missing (HTTP ${response.status})`,
+        );
       }
       const length = Number(response.headers.get('content-length') ?? NaN);
       const encoded = (response.headers.get('content-encoding') ?? 'identity') !== 'identity';
