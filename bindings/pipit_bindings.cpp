@@ -184,6 +184,17 @@ class SessionHandle {
     guarded([&] { session_.reset(); });
   }
 
+  val contextTokens() const { return ids_to_array(session_.tokens()); }
+
+  // A Float32Array copy of Session::attention(layer): [head][query][key].
+  val attention(int layer) const {
+    return guarded([&] {
+      const std::vector<float> weights = session_.attention(layer);
+      return val::global("Float32Array")
+          .new_(emscripten::typed_memory_view(weights.size(), weights.data()));
+    });
+  }
+
   val timings() const {
     const pipit::Timings& t = session_.timings();
     val out = val::object();
@@ -357,6 +368,8 @@ EMSCRIPTEN_BINDINGS(pipit) {
       .function("begin", &SessionHandle::begin)
       .function("next", &SessionHandle::next)
       .function("reset", &SessionHandle::reset)
+      .function("contextTokens", &SessionHandle::contextTokens)
+      .function("attention", &SessionHandle::attention)
       .function("timings", &SessionHandle::timings);
 
   emscripten::class_<ModelHandle>("Model")

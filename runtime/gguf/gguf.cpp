@@ -230,7 +230,9 @@ File Parser::parse(const ParseOptions& options) {
     Value value = read_value(type, key, 0);
     if (!seen.insert(key).second) {
       if (!options.allow_duplicate_keys) {
-        format_error("metadata key " + quoted(key) + " appears more than once");
+        format_error("metadata key " + quoted(key) +
+                     " appears more than once (a malformed file); load it with "
+                     "allowDuplicateKeys to accept it, keeping the first value");
       }
       file.warnings_.push_back("metadata key " + quoted(key) +
                                " appears more than once; the first value is used");

@@ -58,6 +58,20 @@ bool CharClass::matches_any(uint32_t lo, uint32_t hi) const {
   return next <= hi;
 }
 
+bool CharClass::matches_all(uint32_t lo, uint32_t hi) const {
+  if (negated) {
+    for (const auto& [a, b] : ranges) {
+      if (a <= hi && b >= lo) return false;
+    }
+    return true;
+  }
+  // The ranges are merged, so one of them must cover [lo, hi] whole.
+  for (const auto& [a, b] : ranges) {
+    if (a <= lo && b >= hi) return true;
+  }
+  return false;
+}
+
 namespace {
 
 constexpr int kMaxRepetition = 10000;

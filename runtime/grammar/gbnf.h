@@ -27,6 +27,8 @@ struct CharClass {
   bool matches(uint32_t cp) const;
   // Whether some code point in [lo, hi] matches: prunes a partial UTF-8 sequence early.
   bool matches_any(uint32_t lo, uint32_t hi) const;
+  // Whether every code point in [lo, hi] matches.
+  bool matches_all(uint32_t lo, uint32_t hi) const;
 };
 
 enum class ElementType : uint8_t {

@@ -1,6 +1,8 @@
 #include "grammar/matcher.h"
 
 #include <algorithm>
+#include <map>
+#include <tuple>
 #include <utility>
 
 #include "core/error.h"
@@ -57,6 +59,53 @@ TokenTrie::TokenTrie(const std::vector<std::string>& token_bytes)
     nodes_[i].first_token = static_cast<uint32_t>(tokens_.size());
     nodes_[i].n_tokens = static_cast<uint32_t>(b[i].tokens.size());
     tokens_.insert(tokens_.end(), b[i].tokens.begin(), b[i].tokens.end());
+  }
+  // Nodes are numbered in depth-first order (parents first, each subtree a contiguous run of
+  // numbers), so one pass forwards decodes every path as UTF-8 and one pass backwards gathers
+  // what lies below each node.
+  std::vector<Matcher::Partial> decoded(nodes_.size());
+  std::vector<uint8_t> valid(nodes_.size(), 0), valid_below(nodes_.size(), 1);
+  valid[0] = 1;
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    for (uint32_t e = nodes_[i].first_child; e < nodes_[i].first_child + nodes_[i].n_children;
+         ++e) {
+      const uint32_t child = edges_[e].node;
+      if (!valid[i]) continue;
+      Matcher::Partial partial = decoded[i];
+      uint32_t cp = 0;
+      valid[child] = Matcher::feed(partial, edges_[e].byte, cp) != Matcher::Step::kInvalid;
+      decoded[child] = partial;
+    }
+  }
+  std::vector<Below> below_all(nodes_.size());
+  for (size_t i = nodes_.size(); i-- > 0;) {
+    Node& n = nodes_[i];
+    Below& below = below_all[i];
+    n.end_token = n.first_token + n.n_tokens;
+    for (uint32_t e = n.first_child; e < n.first_child + n.n_children; ++e) {
+      const uint32_t child = edges_[e].node;
+      const uint8_t byte = edges_[e].byte;
+      n.end_token = std::max(n.end_token, nodes_[child].end_token);
+      if (byte < 128) {
+        below.ascii[byte >> 6] |= uint64_t{1} << (byte & 63);
+      } else {
+        below.non_ascii = true;
+      }
+      below.ascii[0] |= below_all[child].ascii[0];
+      below.ascii[1] |= below_all[child].ascii[1];
+      below.non_ascii = below.non_ascii || below_all[child].non_ascii;
+      valid_below[i] = valid_below[i] && valid[child] && valid_below[child];
+    }
+    below.plain = valid[i] && decoded[i].remaining == 0 && valid_below[i];
+  }
+  std::map<std::tuple<uint64_t, uint64_t, bool, bool>, uint32_t> set_ids;
+  below_of_.resize(nodes_.size());
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    const Below& b = below_all[i];
+    const auto [it, added] = set_ids.try_emplace({b.ascii[0], b.ascii[1], b.non_ascii, b.plain},
+                                                 static_cast<uint32_t>(below_sets_.size()));
+    if (added) below_sets_.push_back(b);
+    below_of_[i] = it->second;
   }
 }
 
@@ -263,11 +312,51 @@ void Matcher::walk(const TokenTrie& trie, uint32_t node, int32_t state,
     const int32_t next = transition(state, edge.byte);
     if (next < 0) continue;  // no token below this prefix can follow
     const TokenTrie::Node& child = trie.nodes_[edge.node];
-    for (uint32_t t = child.first_token; t < child.first_token + child.n_tokens; ++t) {
+    const bool whole =
+        child.n_children > 0 && loops_over(next, trie.below_sets_[trie.below_of_[edge.node]]);
+    const uint32_t end = whole ? child.end_token : child.first_token + child.n_tokens;
+    for (uint32_t t = child.first_token; t < end; ++t) {
       allowed[static_cast<size_t>(trie.tokens_[t])] = 1;
     }
-    if (child.n_children > 0) walk(trie, edge.node, next, allowed);
+    if (!whole && child.n_children > 0) walk(trie, edge.node, next, allowed);
   }
+}
+
+bool Matcher::loops_over(int32_t state, const TokenTrie::Below& below) {
+  if (!below.plain || states_[static_cast<size_t>(state)].partial.remaining != 0) return false;
+  if (!states_[static_cast<size_t>(state)].loops_known) {
+    // transition() may add states (and move states_): results go through the index.
+    uint64_t ascii[2] = {0, 0};
+    for (uint32_t byte = 0; byte < 128; ++byte) {
+      if (transition(state, static_cast<uint8_t>(byte)) == state) {
+        ascii[byte >> 6] |= uint64_t{1} << (byte & 63);
+      }
+    }
+    // Every non-ASCII character loops when each stack either takes all of them or none,
+    // and those that take them lead back to the same set.
+    const std::vector<uint32_t>& set = states_[static_cast<size_t>(state)].set;
+    bool non_ascii = true;
+    std::vector<uint32_t> after;
+    for (uint32_t leaf : set) {
+      if (leaf == kAccept) continue;
+      const CharClass& cls = grammar_->classes[grammar_->elements[nodes_[leaf].pos].value];
+      if (cls.matches_all(0x80, 0x10FFFF)) {
+        successors(leaf, after);
+      } else if (cls.matches_any(0x80, 0x10FFFF)) {
+        non_ascii = false;
+        break;
+      }
+    }
+    sort_unique(after);
+    State& s = states_[static_cast<size_t>(state)];
+    s.loops_known = true;
+    s.loop_ascii[0] = ascii[0];
+    s.loop_ascii[1] = ascii[1];
+    s.loop_non_ascii = non_ascii && after == s.set;
+  }
+  const State& s = states_[static_cast<size_t>(state)];
+  return (below.ascii[0] & ~s.loop_ascii[0]) == 0 && (below.ascii[1] & ~s.loop_ascii[1]) == 0 &&
+         (!below.non_ascii || s.loop_non_ascii);
 }
 
 void Matcher::compact() {

@@ -15,6 +15,13 @@
 // the way are interned as states with a lazily filled 256-entry transition table, so a walk
 // that comes back to a known state (inside a JSON string, nearly every node does) costs one
 // table lookup per trie edge, and the tables carry over from step to step.
+//
+// Most of a vocabulary is plain text, and inside a JSON string (or free text) every plain
+// character leads the grammar back to the state it was in. So each trie node also knows the
+// bytes used below it, and each state, lazily, which characters loop back to it: where every
+// byte below a node loops, its whole subtree is allowed as one contiguous run of tokens
+// without walking it. This leaves the walk only the few branches holding a quote, a backslash
+// or a control character.
 #pragma once
 
 #include <cstdint>
@@ -39,7 +46,17 @@ class TokenTrie {
   friend class Matcher;
   struct Node {
     uint32_t first_child = 0, n_children = 0;  // into edges_
-    uint32_t first_token = 0, n_tokens = 0;    // into tokens_
+    uint32_t first_token = 0, n_tokens = 0;    // into tokens_: the tokens ending here
+    uint32_t end_token = 0;  // tokens_[first_token, end_token): every token of the subtree
+  };
+  // The bytes on the paths below a node, for allowing a subtree without walking it.
+  struct Below {
+    uint64_t ascii[2] = {0, 0};  // bit b: byte b < 128 occurs
+    bool non_ascii = false;      // some byte >= 128 occurs
+    // The node's prefix is whole UTF-8 characters, and so is every path below it except
+    // that its last character may be cut short: a grammar state that every character
+    // loops back to accepts all of the subtree.
+    bool plain = false;
   };
   struct Edge {
     uint8_t byte;
@@ -47,6 +64,9 @@ class TokenTrie {
   };
   std::vector<Node> nodes_;  // nodes_[0] is the root (the empty prefix)
   std::vector<Edge> edges_;
+  // Nodes share the few distinct sets that occur: node i's is below_sets_[below_of_[i]].
+  std::vector<Below> below_sets_;
+  std::vector<uint32_t> below_of_;
   std::vector<int32_t> tokens_;
   int32_t n_tokens_ = 0;
 };
@@ -71,6 +91,8 @@ class Matcher {
   size_t arena_size() const { return nodes_.size(); }
 
  private:
+  friend class TokenTrie;  // validates its tokens' UTF-8 with feed()
+
   static constexpr uint32_t kAccept = 0xFFFFFFFFu;  // the empty stack: the root rule is done
 
   // A stack frame: the next element to match, and the frame to return to.
@@ -100,6 +122,8 @@ class Matcher {
   bool step(const std::vector<uint32_t>& set, const Partial& partial, uint8_t byte,
             std::vector<uint32_t>& out, Partial& out_partial);
   void walk(const TokenTrie& trie, uint32_t node, int32_t state, std::vector<uint8_t>& allowed);
+  // Whether every path below a trie node leads `state` back to itself, byte after byte.
+  bool loops_over(int32_t state, const TokenTrie::Below& below);
   int32_t state_of(const std::vector<uint32_t>& set, const Partial& partial);
   int32_t transition(int32_t state, uint8_t byte);  // -1: no stack survives
   void compact();  // rebuilds the arena around the current set when it has grown large
@@ -114,6 +138,11 @@ class Matcher {
   struct State {
     std::vector<uint32_t> set;
     Partial partial;
+    // Which characters lead back to this state (found on first need; only for states with
+    // no character pending): ASCII bytes by bit, and all of U+0080.. at once or not.
+    bool loops_known = false;
+    uint64_t loop_ascii[2] = {0, 0};
+    bool loop_non_ascii = false;
   };
   static constexpr int32_t kUnknown = -2;
   std::vector<State> states_;

@@ -58,6 +58,10 @@ void causal_attention(const Attention& a, const KvCache& kv, int layer, int n, i
                       const float* q, float* out) {
   const int hd = a.head_dim, q_dim = a.n_head * hd;
   const int group = a.n_head / a.n_head_kv;
+  AttentionCapture* capture =
+      kv.capture != nullptr && kv.capture->layer == layer && kv.capture->n_head == a.n_head
+          ? kv.capture
+          : nullptr;
   // One (token, head) pair per work item: heads are independent, and so are the new tokens.
   const auto pairs = [&](int64_t begin, int64_t end) {
     std::vector<float> scores(pos0 + n);
@@ -76,6 +80,10 @@ void causal_attention(const Attention& a, const KvCache& kv, int layer, int n, i
       }
       if (a.softcap > 0.0f) ops::softcap(scores.data(), n_keys, a.softcap);
       ops::softmax(scores.data(), n_keys);
+      if (capture != nullptr) {
+        const size_t row = (static_cast<size_t>(h) * capture->n_ctx + pos) * capture->n_ctx;
+        std::copy_n(scores.data(), n_keys, capture->weights + row + first);
+      }
       float* oh = out + t * q_dim + h * hd;
       std::fill_n(oh, hd, 0.0f);
       for (int p = first; p <= pos; ++p) {

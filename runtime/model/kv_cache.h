@@ -8,6 +8,15 @@
 
 namespace pipit {
 
+// Where causal_attention copies one layer's attention weights (after softmax) while set: for
+// the "look inside" views, filled by a replay of the context, never during generation.
+struct AttentionCapture {
+  int layer = -1;
+  int n_head = 0;
+  int n_ctx = 0;  // queries and keys per head: weights[(head * n_ctx + query) * n_ctx + key]
+  float* weights = nullptr;
+};
+
 class KvCache {
  public:
   KvCache(int n_layer, int context_length, int kv_dim);
@@ -23,6 +32,7 @@ class KvCache {
   // down by count, and their keys, stored rotated to their old positions, are turned back by
   // count positions with `rope` (heads of head_dim values).
   void drop(int first, int count, int used, const ops::Rope& rope, int head_dim);
+  AttentionCapture* capture = nullptr;  // null except while Session::attention replays
 
  private:
   size_t offset(int layer, int pos) const {

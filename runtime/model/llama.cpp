@@ -111,9 +111,8 @@ class LlamaModel final : public Model {
       const LlamaLayer& L = layers_[l];
 
       blocks::rms_norm_rows(x.data(), L.attn_norm, n, d, c.norm_eps, h.data());
-      kernels::matmul(L.wq, h.data(), n, q.data());
-      kernels::matmul(L.wk, h.data(), n, k.data());
-      kernels::matmul(L.wv, h.data(), n, v.data());
+      const kernels::MatmulTarget qkv[] = {{&L.wq, q.data()}, {&L.wk, k.data()}, {&L.wv, v.data()}};
+      kernels::matmul_shared_input(qkv, h.data(), n);
       rope(q.data(), c.n_head, q_dim);
       rope(k.data(), c.n_head_kv, kv_dim);
       blocks::store_kv(kv, l, pos0, n, k.data(), v.data(), kv_dim);
@@ -125,8 +124,8 @@ class LlamaModel final : public Model {
       if (L.experts.n_used > 0) {
         for (int t = 0; t < n; ++t) mixture_of_experts(L.experts, &h[t * d], &x[t * d]);
       } else {
-        kernels::matmul(L.w_gate, h.data(), n, gate.data());
-        kernels::matmul(L.w_up, h.data(), n, up.data());
+        const kernels::MatmulTarget gate_up[] = {{&L.w_gate, gate.data()}, {&L.w_up, up.data()}};
+        kernels::matmul_shared_input(gate_up, h.data(), n);
         ops::swiglu(gate.data(), up.data(), n * c.n_ff);
         kernels::matmul(L.w_down, gate.data(), n, h.data());
         ops::add(x.data(), h.data(), n * d);

@@ -84,9 +84,8 @@ class Qwen2Model final : public Model {
       const Qwen2Layer& L = layers_[l];
 
       blocks::rms_norm_rows(x.data(), L.attn_norm, n, d, c.norm_eps, h.data());
-      kernels::matmul(L.wq, h.data(), n, q.data());
-      kernels::matmul(L.wk, h.data(), n, k.data());
-      kernels::matmul(L.wv, h.data(), n, v.data());
+      const kernels::MatmulTarget qkv[] = {{&L.wq, q.data()}, {&L.wk, k.data()}, {&L.wv, v.data()}};
+      kernels::matmul_shared_input(qkv, h.data(), n);
       blocks::add_bias_rows(q.data(), L.bq, n, q_dim);
       blocks::add_bias_rows(k.data(), L.bk, n, kv_dim);
       blocks::add_bias_rows(v.data(), L.bv, n, kv_dim);
@@ -98,8 +97,8 @@ class Qwen2Model final : public Model {
       ops::add(x.data(), h.data(), n * d);
 
       blocks::rms_norm_rows(x.data(), L.ffn_norm, n, d, c.norm_eps, h.data());
-      kernels::matmul(L.w_gate, h.data(), n, gate.data());
-      kernels::matmul(L.w_up, h.data(), n, up.data());
+      const kernels::MatmulTarget gate_up[] = {{&L.w_gate, gate.data()}, {&L.w_up, up.data()}};
+      kernels::matmul_shared_input(gate_up, h.data(), n);
       ops::swiglu(gate.data(), up.data(), n * c.n_ff);
       kernels::matmul(L.w_down, gate.data(), n, h.data());
       ops::add(x.data(), h.data(), n * d);

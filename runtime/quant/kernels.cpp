@@ -1,9 +1,11 @@
 #include "quant/kernels.h"
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <vector>
 
+#include "core/error.h"
 #include "core/f16.h"
 #include "core/thread_pool.h"
 #include "quant/activations.h"
@@ -11,99 +13,141 @@
 #include "quant/rows_of_4.h"
 
 namespace pipit::kernels {
+namespace {
 
-void matmul(const Matrix& w, const float* x, int n_tokens, float* y) {
-  const DotFn dot = simd_dot(w.type);
-  const int64_t cols = w.cols;
-  // Each token's activations are converted once into the form the weight type multiplies
-  // with, then reused by every row.
-  thread_local std::vector<uint8_t> converted;
-  size_t stride = 0;
-  const void* act = x;
-  switch (activation_format(w.type)) {
+// The input, one token after another, in the form a weight type multiplies with.
+struct ConvertedActivations {
+  const uint8_t* data = nullptr;
+  size_t stride = 0;  // bytes per token
+};
+
+template <typename Block, int kValues, void (*kQuantize)(const float*, Block*, int64_t)>
+ConvertedActivations quantize_tokens(const float* x, int64_t cols, int n_tokens,
+                                     std::vector<uint8_t>& buffer) {
+  const size_t stride = static_cast<size_t>(cols / kValues) * sizeof(Block);
+  buffer.resize(stride * n_tokens);
+  for (int t = 0; t < n_tokens; ++t) {
+    kQuantize(x + t * cols, reinterpret_cast<Block*>(buffer.data() + t * stride), cols);
+  }
+  return {buffer.data(), stride};
+}
+
+// `buffer` holds the conversion (when one is needed) for as long as the result is used.
+ConvertedActivations convert(ActivationFormat format, const float* x, int64_t cols, int n_tokens,
+                             std::vector<uint8_t>& buffer) {
+  switch (format) {
     case ActivationFormat::kF32:
-      stride = cols * sizeof(float);
-      break;
+      return {reinterpret_cast<const uint8_t*>(x), static_cast<size_t>(cols) * sizeof(float)};
     case ActivationFormat::kF16: {
-      stride = cols * sizeof(float);
-      converted.resize(stride * n_tokens);
-      auto* h = reinterpret_cast<float*>(converted.data());
+      const size_t stride = static_cast<size_t>(cols) * sizeof(float);
+      buffer.resize(stride * n_tokens);
+      auto* h = reinterpret_cast<float*>(buffer.data());
       for (int64_t i = 0; i < cols * n_tokens; ++i) h[i] = f16_to_f32(f32_to_f16(x[i]));
-      act = h;
-      break;
+      return {buffer.data(), stride};
     }
     case ActivationFormat::kQ8_0:
-      stride = cols / 32 * sizeof(BlockQ8_0);
-      converted.resize(stride * n_tokens);
-      for (int t = 0; t < n_tokens; ++t) {
-        quantize_q8_0(x + t * cols, reinterpret_cast<BlockQ8_0*>(converted.data() + t * stride),
-                      cols);
-      }
-      act = converted.data();
-      break;
+      return quantize_tokens<BlockQ8_0, 32, quantize_q8_0>(x, cols, n_tokens, buffer);
     case ActivationFormat::kQ8_1:
-      stride = cols / 32 * sizeof(BlockQ8_1);
-      converted.resize(stride * n_tokens);
-      for (int t = 0; t < n_tokens; ++t) {
-        quantize_q8_1(x + t * cols, reinterpret_cast<BlockQ8_1*>(converted.data() + t * stride),
-                      cols);
-      }
-      act = converted.data();
-      break;
+      return quantize_tokens<BlockQ8_1, 32, quantize_q8_1>(x, cols, n_tokens, buffer);
     case ActivationFormat::kQ8_K:
-      stride = cols / 256 * sizeof(BlockQ8_K);
-      converted.resize(stride * n_tokens);
-      for (int t = 0; t < n_tokens; ++t) {
-        quantize_q8_K(x + t * cols, reinterpret_cast<BlockQ8_K*>(converted.data() + t * stride),
-                      cols);
-      }
-      act = converted.data();
-      break;
+      return quantize_tokens<BlockQ8_K, 256, quantize_q8_K>(x, cols, n_tokens, buffer);
   }
-  const auto* act_bytes = static_cast<const uint8_t*>(act);
+  return {};
+}
+
+// Rows [begin, end) of w times every token (for Layout::kRowsOf4, begin and end are multiples
+// of 4).
+void multiply_rows(const Matrix& w, ConvertedActivations act, int n_tokens, float* y, int64_t begin,
+                   int64_t end) {
   if (w.layout == Layout::kRowsOf4) {
     const Rows4Fn kernel = rows4_kernel(w.type);
     const size_t group_bytes = 4 * w.row_bytes;
-    const auto groups = [&](int64_t begin, int64_t end) {
-      float out[16];
-      for (int64_t g = begin; g < end; ++g) {
-        for (int t = 0; t < n_tokens; t += 4) {
-          const int count = std::min(4, n_tokens - t);
-          kernel(w.data + g * group_bytes, act_bytes + t * stride, stride, count, cols, out);
-          for (int k = 0; k < count; ++k) std::copy_n(out + 4 * k, 4, y + (t + k) * w.rows + 4 * g);
-        }
+    float out[16];
+    for (int64_t g = begin / 4; g < end / 4; ++g) {
+      for (int t = 0; t < n_tokens; t += 4) {
+        const int count = std::min(4, n_tokens - t);
+        kernel(w.data + g * group_bytes, act.data + t * act.stride, act.stride, count, w.cols, out);
+        for (int k = 0; k < count; ++k) std::copy_n(out + 4 * k, 4, y + (t + k) * w.rows + 4 * g);
       }
-    };
-    if (ThreadPool* pool = ThreadPool::current(); pool && pool->size() > 1) {
-      pool->parallel_for(w.rows / 4, groups);
-    } else {
-      groups(0, w.rows / 4);
     }
     return;
   }
-  const MultiDotFn multi = simd_multi_dot(w.type);
-  const auto rows = [&](int64_t begin, int64_t end) {
+  if (const MultiDotFn multi = simd_multi_dot(w.type)) {
+    // Up to four tokens share each unpacked weight block.
+    float out[4];
     for (int64_t r = begin; r < end; ++r) {
-      if (multi) {
-        // Up to four tokens share each unpacked weight block.
-        float out[4];
-        for (int t = 0; t < n_tokens; t += 4) {
-          const int count = std::min(4, n_tokens - t);
-          multi(w.row(r), act_bytes + t * stride, stride, count, cols, out);
-          for (int k = 0; k < count; ++k) y[(t + k) * w.rows + r] = out[k];
-        }
-      } else {
-        for (int t = 0; t < n_tokens; ++t) {
-          y[t * w.rows + r] = dot(w.row(r), act_bytes + t * stride, cols);
-        }
+      for (int t = 0; t < n_tokens; t += 4) {
+        const int count = std::min(4, n_tokens - t);
+        multi(w.row(r), act.data + t * act.stride, act.stride, count, w.cols, out);
+        for (int k = 0; k < count; ++k) y[(t + k) * w.rows + r] = out[k];
       }
+    }
+    return;
+  }
+  const DotFn dot = simd_dot(w.type);
+  for (int64_t r = begin; r < end; ++r) {
+    for (int t = 0; t < n_tokens; ++t)
+      y[t * w.rows + r] = dot(w.row(r), act.data + t * act.stride, w.cols);
+  }
+}
+
+// Thread i of n gets the i-th of n near-equal slices of w's rows, in whole groups of four for
+// Layout::kRowsOf4.
+void slice_of(const Matrix& w, int i, int n, int64_t* begin, int64_t* end) {
+  const int64_t unit = w.layout == Layout::kRowsOf4 ? 4 : 1;
+  const int64_t units = w.rows / unit;
+  *begin = units * i / n * unit;
+  *end = units * (i + 1) / n * unit;
+}
+
+}  // namespace
+
+void matmul_shared_input(std::span<const MatmulTarget> targets, const float* x, int n_tokens) {
+  if (targets.empty()) return;
+  const int64_t cols = targets[0].w->cols;
+  constexpr size_t kMaxTargets = 8;
+  if (targets.size() > kMaxTargets) {
+    fail(ErrorKind::kInternal, "matmul_shared_input: more than 8 matrices on one input");
+  }
+  for (const MatmulTarget& t : targets) {
+    if (t.w->cols != cols) {
+      fail(ErrorKind::kInternal, "matmul_shared_input: matrices of one input differ in columns");
+    }
+  }
+  // One conversion per activation format among the targets (at most two in practice: Q8_0
+  // for the legacy types, Q8_K for the K-quants).
+  constexpr int kFormats = 5;
+  thread_local std::array<std::vector<uint8_t>, kFormats> buffers;
+  std::array<ConvertedActivations, kFormats> converted{};
+  std::array<bool, kFormats> done{};
+  std::array<ConvertedActivations, kMaxTargets> acts;
+  for (size_t m = 0; m < targets.size(); ++m) {
+    const auto format = activation_format(targets[m].w->type);
+    const auto f = static_cast<size_t>(format);
+    if (!done[f]) {
+      converted[f] = convert(format, x, cols, n_tokens, buffers[f]);
+      done[f] = true;
+    }
+    acts[m] = converted[f];
+  }
+  // Every thread takes its slice of every matrix: one dispatch and one wait for all of them.
+  const auto work = [&](int i, int n) {
+    for (size_t m = 0; m < targets.size(); ++m) {
+      int64_t begin, end;
+      slice_of(*targets[m].w, i, n, &begin, &end);
+      if (begin < end) multiply_rows(*targets[m].w, acts[m], n_tokens, targets[m].y, begin, end);
     }
   };
   if (ThreadPool* pool = ThreadPool::current(); pool && pool->size() > 1) {
-    pool->parallel_for(w.rows, rows);
+    pool->run(work);
   } else {
-    rows(0, w.rows);
+    work(0, 1);
   }
+}
+
+void matmul(const Matrix& w, const float* x, int n_tokens, float* y) {
+  const MatmulTarget target{&w, y};
+  matmul_shared_input({&target, 1}, x, n_tokens);
 }
 
 }  // namespace pipit::kernels

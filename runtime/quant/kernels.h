@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 
 #include "quant/types.h"
 
@@ -48,5 +49,17 @@ void interleave_rows_of_4(Matrix& w, uint8_t* data);
 
 // y[t * w.rows + r] = dot(row r of w, x + t * w.cols) for every token t < n_tokens.
 void matmul(const Matrix& w, const float* x, int n_tokens, float* y);
+
+// One matrix of several that multiply the same input, and where its product goes (laid out as
+// matmul's y).
+struct MatmulTarget {
+  const Matrix* w;
+  float* y;
+};
+
+// matmul of every target with the same x (at most 8 matrices, all with the same cols), e.g.
+// the query/key/value projections: the input is converted once per activation format and all
+// the rows are computed in one parallel pass, so threads meet once instead of once per matrix.
+void matmul_shared_input(std::span<const MatmulTarget> targets, const float* x, int n_tokens);
 
 }  // namespace pipit::kernels

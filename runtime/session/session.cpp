@@ -17,6 +17,8 @@ namespace {
 constexpr int kPrefillChunk = 256;
 constexpr int kDefaultContextCap = 4096;
 constexpr int kMaxThreads = 64;
+// Bounds the weights one attention() call returns (256 MB of floats).
+constexpr size_t kMaxAttentionWeights = size_t{64} << 20;
 
 double elapsed_ms(std::chrono::steady_clock::time_point since) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - since)
@@ -78,10 +80,11 @@ void Session::eval(std::span<const TokenId> ids) {
   }
   if (shift_.policy == ContextPolicy::kError &&
       ids.size() > static_cast<size_t>(context_length_ - position())) {
-    fail(ErrorKind::kContextOverflow, std::to_string(ids.size()) +
-                                          " tokens do not fit in the context: it holds " +
-                                          std::to_string(context_length_) + " tokens and " +
-                                          std::to_string(position()) + " are already used");
+    fail(ErrorKind::kContextOverflow,
+         std::to_string(ids.size()) + " tokens do not fit in the context: it holds " +
+             std::to_string(context_length_) + " tokens and " + std::to_string(position()) +
+             " are already used; shorten the prompt, load the model with a larger "
+             "contextLength, or use contextShift: 'shift'");
   }
   ThreadPool::Scope scope(pool_.get());
   for (size_t done = 0; done < ids.size();) {
@@ -117,6 +120,40 @@ void Session::shift_context() {
   const std::vector<TokenId> kept = std::move(tokens_);
   tokens_.clear();
   forward(kept);
+}
+
+std::vector<float> Session::attention(int layer) const {
+  const ModelConfig& config = model_.config();
+  if (layer < 0 || layer >= config.n_layer) {
+    fail(ErrorKind::kInvalidArgument, "layer must be from 0 to " +
+                                          std::to_string(config.n_layer - 1) + ", not " +
+                                          std::to_string(layer));
+  }
+  const int n = position();
+  if (n == 0) {
+    fail(ErrorKind::kInvalidArgument, "the context is empty: generate something first");
+  }
+  const size_t count = static_cast<size_t>(config.n_head) * n * n;
+  if (count > kMaxAttentionWeights) {
+    fail(ErrorKind::kOutOfMemory, "the attention weights of " + std::to_string(n) + " tokens and " +
+                                      std::to_string(config.n_head) + " heads take " +
+                                      std::to_string(count * sizeof(float) >> 20) +
+                                      " MB, more than the " +
+                                      std::to_string(kMaxAttentionWeights * sizeof(float) >> 20) +
+                                      " MB allowed; use a shorter context");
+  }
+  std::vector<float> weights(count, 0.0f);
+  AttentionCapture capture{layer, config.n_head, n, weights.data()};
+  const auto kv = model_.new_kv_cache(n);
+  kv->capture = &capture;
+  std::vector<float> logits(static_cast<size_t>(config.n_vocab));
+  ThreadPool::Scope scope(pool_.get());
+  const std::span<const TokenId> ids(tokens_);
+  for (int start = 0; start < n; start += kPrefillChunk) {
+    const auto chunk = ids.subspan(start, std::min(kPrefillChunk, n - start));
+    model_.forward(chunk, start, *kv, logits.data());
+  }
+  return weights;
 }
 
 void Session::begin(std::span<const TokenId> prompt, const GenerateOptions& options) {

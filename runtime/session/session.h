@@ -118,6 +118,11 @@ class Session {
   Step next();
 
   const Timings& timings() const { return timings_; }
+
+  // Attention weights of `layer` over the current context (tokens()), every head:
+  // [head][query][key], n = position() queries and keys, zero where a query may not look.
+  // Replays the context through a scratch KV cache, so generation never pays for it.
+  std::vector<float> attention(int layer) const;
   bool logprobs_enabled() const { return options_.logprobs; }
 
  private:

@@ -2,7 +2,7 @@
 // pipit under Node, the way the package runs there: one model, a warm-up generation, then
 // `runs` measured ones. web/scripts/bench.mjs starts this in its own process (so every model gets
 // a fresh WASM heap) and reads the one JSON line it prints.
-//   node tests/bench/node-bench.mjs '{"file":..., "prompt":..., "decodeTokens":64, "runs":3, "ctx":512}'
+//   node tests/bench/node-bench.mjs '{"file":..., "prompt":..., "decodeTokens":64, "runs":3, "ctx":512, "threads":2}'
 import { readFile } from 'node:fs/promises';
 
 import { Pipit } from '../../web/lib/index.js';
@@ -10,7 +10,7 @@ import { Pipit } from '../../web/lib/index.js';
 const spec = JSON.parse(process.argv[2]);
 const bytes = await readFile(spec.file);
 const start = performance.now();
-const model = await Pipit.load(bytes, { contextLength: spec.ctx, threads: 1 });
+const model = await Pipit.load(bytes, { contextLength: spec.ctx, threads: spec.threads ?? 1 });
 const loadMs = performance.now() - start;
 const wasmMemoryAfterLoadBytes = model.wasmMemoryBytes;
 
@@ -36,7 +36,9 @@ const runs = [];
 for (let i = 0; i < spec.runs; ++i) runs.push(await run());
 const result = {
   runtime: 'pipit',
-  threads: 1,
+  // What the model really computes with (Pipit caps threads at the cores there are).
+  threads: model.info.threads,
+  engine: model.info.engine,
   loadMs,
   wasmMemoryAfterLoadBytes,
   // The heap never shrinks: its size now is the peak.

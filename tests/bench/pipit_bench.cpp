@@ -3,7 +3,7 @@
 //   pipit-bench info MODEL
 //       sizes (file, weights read per decoded token, KV cache per context length) and the
 //       token ids whose bytes are not valid UTF-8 alone (both runtimes ban them when greedy)
-//   pipit-bench run MODEL --prompt TEXT [--decode N] [--runs N] [--ctx N]
+//   pipit-bench run MODEL --prompt TEXT [--decode N] [--runs N] [--ctx N] [--threads N]
 //       load time (bytes in memory -> ready), then a warm-up and N greedy generations of the
 //       prompt with N decoded tokens each; the engine's own prefill/decode timings per run
 #include <chrono>
@@ -90,7 +90,7 @@ int info(const std::string& path) {
 
 int run(const std::string& path, const std::vector<std::string_view>& args) {
   std::string prompt;
-  int decode = 64, runs = 3, ctx = 512;
+  int decode = 64, runs = 3, ctx = 512, threads = 1;
   for (size_t i = 0; i < args.size(); ++i) {
     if (i + 1 >= args.size()) throw Error(ErrorKind::kInvalidArgument, "missing value");
     const std::string_view flag = args[i];
@@ -103,6 +103,8 @@ int run(const std::string& path, const std::vector<std::string_view>& args) {
       runs = std::stoi(value);
     } else if (flag == "--ctx") {
       ctx = std::stoi(value);
+    } else if (flag == "--threads") {
+      threads = std::stoi(value);
     } else {
       throw Error(ErrorKind::kInvalidArgument, "unknown option " + std::string(flag));
     }
@@ -110,7 +112,7 @@ int run(const std::string& path, const std::vector<std::string_view>& args) {
   double load_ms = 0;
   auto model = load(path, &load_ms);
   const auto start = std::chrono::steady_clock::now();
-  pipit::Session session(*model, ctx);
+  pipit::Session session(*model, ctx, threads);
   load_ms +=
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   const std::vector<pipit::TokenId> ids =
@@ -131,8 +133,9 @@ int run(const std::string& path, const std::vector<std::string_view>& args) {
         << ",\"prefillMs\":" << t.prefill_ms << ",\"decodeTokens\":" << t.decode_tokens
         << ",\"decodeMs\":" << t.decode_ms << "}";
   }
-  std::cout << "{\"file\":" << json_string(path) << ",\"loadMs\":" << load_ms
-            << ",\"promptTokens\":" << ids.size() << ",\"runs\":[" << out.str() << "]}\n";
+  std::cout << "{\"file\":" << json_string(path) << ",\"threads\":" << threads
+            << ",\"loadMs\":" << load_ms << ",\"promptTokens\":" << ids.size() << ",\"runs\":["
+            << out.str() << "]}\n";
   return 0;
 }
 
@@ -146,7 +149,7 @@ int main(int argc, char** argv) {
       return run(std::string(args[1]), {args.begin() + 2, args.end()});
     }
     std::cerr << "usage: pipit-bench info MODEL | pipit-bench run MODEL --prompt TEXT "
-                 "[--decode N] [--runs N] [--ctx N]\n";
+                 "[--decode N] [--runs N] [--ctx N] [--threads N]\n";
     return 2;
   } catch (const std::exception& e) {
     std::cerr << "pipit-bench: " << e.what() << "\n";

@@ -2,9 +2,11 @@
 // a typed error crosses into the page.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import path from 'node:path';
 import { after, before, test } from 'node:test';
+import { pathToFileURL } from 'node:url';
 
-import { GOLDEN_TEXT_START, existing, goldenIds, storiesPath } from '../node/helpers.mjs';
+import { GOLDEN_TEXT_START, existing, goldenIds, libDir, storiesPath } from '../node/helpers.mjs';
 import { TYPES, launchChromium, libFile, skipReasonFor, startServer } from './harness.mjs';
 
 const modelFile = existing(storiesPath);
@@ -83,6 +85,32 @@ test('greedy 64 tokens in Chromium give the golden ids', async (t) => {
   assert.deepEqual(out.last, { loaded: size, total: size });
   assert.equal(out.info.nVocab, 512);
   assert.deepEqual(pageErrors, []);
+});
+
+test('a seed gives the same tokens and log-probabilities in Chromium as in Node', async (t) => {
+  if (skipReason) return t.skip(skipReason);
+  // Every sampler stage at once, so a platform difference in any of them would show.
+  const options = {
+    temperature: 1.3, topK: 0, topP: 0.97, minP: 0.02, typicalP: 0.95, repeatPenalty: 1.1,
+    frequencyPenalty: 0.2, presencePenalty: 0.1, penaltyLastN: 16, maxTokens: 40, seed: 424242,
+    ignoreEos: true, logprobs: true,
+  };
+  const { Pipit } = await import(pathToFileURL(path.join(libDir, 'index.js')).href);
+  const local = await Pipit.load(modelFile);
+  const inNode = await local.complete('Once upon a time', options);
+  local.dispose();
+  const inPage = await page.evaluate(async ({ url, options }) => {
+    const model = await window.pipit.Pipit.load(url);
+    try {
+      return await model.complete('Once upon a time', options);
+    } finally {
+      model.dispose();
+    }
+  }, { url: `${base}/model.gguf`, options });
+  assert.equal(inNode.ids.length, 40);
+  assert.deepEqual(inPage.ids, inNode.ids);
+  assert.equal(inPage.text, inNode.text);
+  assert.deepEqual(inPage.logprobs, inNode.logprobs);
 });
 
 test('a truncated file is a FormatError inside the page', async (t) => {

@@ -42,11 +42,11 @@ export async function startServer(handler) {
 }
 
 // Headless Chromium without the background traffic this machine's closed network refuses.
-export async function launchChromium() {
+export async function launchChromium(extraArgs = []) {
   const { chromium } = await import('playwright-core');
   return chromium.launch({
     executablePath: CHROMIUM,
     args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--no-first-run'],
+      '--disable-component-update', '--disable-sync', '--no-first-run', ...extraArgs],
   });
 }

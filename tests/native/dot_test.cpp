@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/f16.h"
+#include "core/thread_pool.h"
 #include "quant/activations.h"
 #include "quant/dot.h"
 #include "quant/kernels.h"
@@ -221,6 +222,54 @@ TEST(RowsOf4, MatmulAndRowLookupAgreeWithTheFileLayout) {
       dequantize_matrix_row(plain, r, a.data());
       dequantize_matrix_row(fast, r, b.data());
       EXPECT_EQ(a, b) << "row " << r;
+    }
+  }
+}
+
+// Several matrices on one input (different types, so two activation formats, one of them in the
+// four-row layout) give exactly what one matmul each gives, on one thread and on two.
+TEST(MatmulSharedInput, EqualsOneMatmulPerMatrix) {
+  std::mt19937 rng(9);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  const int64_t cols = 512;
+  const TypeCase* picks[] = {&kCases[0], &kCases[7], &kCases[9],
+                             &kCases[3]};  // Q8_0 Q4_K Q6_K Q5_0
+  const int64_t row_counts[] = {12, 7, 5, 20};
+  std::vector<std::vector<uint8_t>> bytes;
+  std::vector<Matrix> matrices;
+  for (int m = 0; m < 4; ++m) {
+    std::vector<uint8_t> all;
+    for (int64_t r = 0; r < row_counts[m]; ++r) {
+      const std::vector<uint8_t> row = random_row(*picks[m], cols, rng);
+      all.insert(all.end(), row.begin(), row.end());
+    }
+    bytes.push_back(std::move(all));
+  }
+  for (int m = 0; m < 4; ++m) {
+    Matrix w{picks[m]->type, bytes[m].data(), cols, row_counts[m],
+             bytes[m].size() / static_cast<size_t>(row_counts[m])};
+    interleave_rows_of_4(w, bytes[m].data());
+    matrices.push_back(w);
+  }
+  ASSERT_EQ(matrices[0].layout, Layout::kRowsOf4);
+  for (int threads : {1, 2}) {
+    if (threads > 1 && !ThreadPool::threads_available()) continue;  // the single-thread WASM build
+    ThreadPool pool(threads);
+    ThreadPool::Scope scope(&pool);
+    for (int tokens : {1, 5}) {
+      SCOPED_TRACE(std::to_string(threads) + " threads, " + std::to_string(tokens) + " tokens");
+      std::vector<float> x(tokens * cols);
+      for (float& v : x) v = normal(rng);
+      std::vector<std::vector<float>> want(4), got(4);
+      std::vector<MatmulTarget> targets;
+      for (int m = 0; m < 4; ++m) {
+        want[m].resize(tokens * row_counts[m]);
+        got[m].assign(tokens * row_counts[m], NAN);
+        matmul(matrices[m], x.data(), tokens, want[m].data());
+        targets.push_back({&matrices[m], got[m].data()});
+      }
+      matmul_shared_input(targets, x.data(), tokens);
+      for (int m = 0; m < 4; ++m) EXPECT_EQ(got[m], want[m]) << "matrix " << m;
     }
   }
 }

@@ -212,6 +212,37 @@ TEST(GrammarMask, AgreesWithBruteForceOverTheLlamaVocabulary) {
   EXPECT_LT(counts[0], 10);     // at the start only '{' (and tokens that begin with it)
 }
 
+// Masks take whole trie subtrees at once where every byte below loops back to the state
+// (plain text inside strings): random documents, stepped by random allowed tokens, must still
+// get exactly the brute-force mask, in and out of strings, escapes and multi-byte characters.
+TEST(GrammarMask, RandomDocumentsAgreeWithBruteForce) {
+  const std::string path = pipit::testing::model_path("vocab/ggml-vocab-llama-spm.gguf");
+  PIPIT_REQUIRE_FILE(path);
+  const auto vocab = load_vocab(path);
+  const TokenTrie trie(vocab->bytes);
+  const std::vector<std::string> grammars = {json_object_gbnf(),
+                                             R"(root ::= [^\n\u00e9]* "\n")"
+                                             "\n",
+                                             R"(root ::= ("<" [a-z]+ ">" | [^<]{1,5})+)"
+                                             "\n"};
+  std::mt19937 rng(7);
+  for (const std::string& gbnf : grammars) {
+    Matcher m = matcher_for(gbnf);
+    for (int step = 0; step < 12 && !m.done(); ++step) {
+      int count = 0;
+      expect_mask_matches_brute_force(m, trie, vocab->bytes, &count);
+      ASSERT_GT(count, 0) << gbnf << " step " << step;
+      std::vector<uint8_t> allowed;
+      m.mask(trie, allowed);
+      std::vector<size_t> ids;
+      for (size_t id = 0; id < allowed.size(); ++id) {
+        if (allowed[id] != 0) ids.push_back(id);
+      }
+      ASSERT_TRUE(m.advance(vocab->bytes[ids[rng() % ids.size()]]));
+    }
+  }
+}
+
 TEST(GrammarMask, TokensSpanningSeveralSymbolsAndRules) {
   const std::vector<std::string> bytes = {"",
                                           "a",

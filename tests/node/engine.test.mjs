@@ -168,6 +168,38 @@ describe('createEngine (worker_threads)', () => {
     assert.equal(byIds.choices[0].text, expected.text);
   });
 
+  test('non-streamed responses carry OpenAI logprobs when asked, equal to the in-thread ones', async (t) => {
+    if (!engine) return t.skip(SKIP);
+    const messages = [{ role: 'user', content: 'A cat sat.' }];
+    const chat = await engine.chat.completions.create({
+      messages, max_tokens: 10, temperature: 0.9, seed: 3, logprobs: true, top_logprobs: 2,
+    });
+    const gen = local.chat(messages, { maxTokens: 10, temperature: 0.9, seed: 3, topLogprobs: 2 });
+    let r = await gen.next();
+    while (!r.done) r = await gen.next();
+    const content = chat.choices[0].logprobs.content;
+    assert.equal(chat.choices[0].message.content, r.value.text);
+    assert.equal(content.length, chat.usage.completion_tokens);
+    assert.equal(content.length, r.value.logprobs.content.length);
+    content.forEach((c, i) => {
+      const want = r.value.logprobs.content[i];
+      assert.equal(c.token, want.token);
+      assert.deepEqual(c.bytes, want.bytes);
+      assert.ok(Math.abs(c.logprob - want.logprob) < 1e-4, `${c.logprob} vs ${want.logprob}`);
+      assert.deepEqual(c.top_logprobs.map((x) => x.token), want.top_logprobs.map((x) => x.token));
+    });
+    assert.deepEqual(Object.keys(content[0]).sort(), ['bytes', 'logprob', 'token', 'top_logprobs']);
+    assert.equal(content[0].top_logprobs.length, 2);
+    // Completions take OpenAI's legacy number form: alternatives per token.
+    const completion = await engine.completions.create({ prompt: 'Once', max_tokens: 5, temperature: 0, logprobs: 3 });
+    const lp = completion.choices[0].logprobs.content;
+    assert.equal(lp.length, 5);
+    assert.equal(lp[0].top_logprobs.length, 3);
+    assert.equal(lp[0].top_logprobs[0].token, lp[0].token); // greedy: the chosen one is the best
+    const plain = await engine.completions.create({ prompt: 'Once', max_tokens: 2 });
+    assert.equal(plain.choices[0].logprobs, null);
+  });
+
   test('engine.generate streams like Pipit#generate', async (t) => {
     if (!engine) return t.skip(SKIP);
     const pieces = [];

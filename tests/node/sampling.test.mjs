@@ -1,11 +1,12 @@
 // The sampler chain, stop strings, logprobs, grammars and JSON response formats through the
 // npm package (the WASM engine).
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 
-import { existing, libDir, modelsDir, storiesPath } from './helpers.mjs';
+import { cliPath, existing, libDir, modelsDir, storiesPath } from './helpers.mjs';
 
 const { Pipit, InvalidArgumentError } = await import(pathToFileURL(path.join(libDir, 'index.js')).href);
 
@@ -135,6 +136,83 @@ describe('sampling options through the package', () => {
       assert.deepEqual(lp.top_logprobs[0], { token: lp.token, logprob: lp.logprob, bytes: lp.bytes });
       assert.ok(lp.top_logprobs[1].logprob <= lp.top_logprobs[0].logprob);
     }
+  });
+
+  test('a stop string split across two tokens is found, and none of it is shown', async (t) => {
+    if (!model) return t.skip(SKIP);
+    const { steps, result: full } = await run(model, 'Once', { temperature: 0, maxTokens: 40 });
+    // The end of one piece and the start of the next, both at least 2 characters long.
+    const k = steps.findIndex((s, i) => i > 0 && s.text.length >= 2 && steps[i + 1]?.text.length >= 2);
+    assert.ok(k > 0, 'no two neighbouring pieces of 2+ characters');
+    const stop = steps[k].text.slice(-2) + steps[k + 1].text.slice(0, 2);
+    const cut = full.text.indexOf(stop);
+    const pieces = [];
+    const gen = model.generate('Once', { temperature: 0, maxTokens: 40, stop: ['zzzz', stop] });
+    let r = await gen.next();
+    for (; !r.done; r = await gen.next()) pieces.push(r.value);
+    assert.equal(r.value.finishReason, 'stop');
+    assert.equal(r.value.text, full.text.slice(0, cut));
+    assert.equal(pieces.join(''), r.value.text);
+  });
+
+  test('maxTokens ends with length; ignoreEos generates past the end-of-text token', async (t) => {
+    if (!model) return t.skip(SKIP);
+    const eos = model.info.eosId;
+    // A bias that makes the end-of-text token the best choice at every step.
+    const ending = { temperature: 0, maxTokens: 6, logitBias: { [eos]: 100 } };
+    const ended = (await run(model, 'Once', ending)).result;
+    assert.equal(ended.finishReason, 'stop');
+    assert.deepEqual(ended.ids, []);
+    const past = (await run(model, 'Once', { ...ending, ignoreEos: true })).result;
+    assert.equal(past.finishReason, 'length');
+    assert.deepEqual(past.ids, Array(6).fill(eos));
+    const full = (await run(model, 'Once', { temperature: 0, maxTokens: 12 })).result;
+    const short = (await run(model, 'Once', { temperature: 0, maxTokens: 5 })).result;
+    assert.equal(short.finishReason, 'length');
+    assert.deepEqual(short.ids, full.ids.slice(0, 5));
+  });
+
+  test('logprobs are collected in the result of complete, generate and chat', async (t) => {
+    if (!model) return t.skip(SKIP);
+    const options = { temperature: 0.9, seed: 5, maxTokens: 12, topLogprobs: 2 };
+    const { steps, result } = await run(model, 'Once', options);
+    assert.equal(result.logprobs.content.length, result.ids.length);
+    assert.deepEqual(result.logprobs.content, steps.filter((s) => s.token >= 0).map((s) => s.logprobs));
+    for (const lp of result.logprobs.content) {
+      assert.equal(lp.top_logprobs.length, 2);
+      assert.ok(lp.logprob <= lp.top_logprobs[0].logprob);
+      assert.ok(lp.top_logprobs[1].logprob <= lp.top_logprobs[0].logprob);
+    }
+    // The tokens' bytes, in order, are the generated text.
+    const bytes = result.logprobs.content.flatMap((lp) => lp.bytes);
+    assert.equal(new TextDecoder().decode(new Uint8Array(bytes)), result.text);
+    const again = await model.complete('Once', options);
+    assert.deepEqual(again.logprobs, result.logprobs);
+    const gen = model.generate('Once', { ...options, topLogprobs: 0, logprobs: true, stop: 'zzz' });
+    let r = await gen.next();
+    while (!r.done) r = await gen.next();
+    assert.deepEqual(r.value.ids, result.ids);
+    assert.deepEqual(r.value.logprobs.content.map((c) => c.logprob), result.logprobs.content.map((c) => c.logprob));
+    assert.deepEqual(r.value.logprobs.content[0].top_logprobs, []);
+    const chat = model.chat([{ role: 'user', content: 'Hi' }], { maxTokens: 6, temperature: 0, logprobs: true });
+    for (r = await chat.next(); !r.done; r = await chat.next());
+    assert.equal(r.value.logprobs.content.length, r.value.ids.length);
+    assert.equal((await model.complete('Once', { maxTokens: 3 })).logprobs, undefined);
+  });
+
+  test('pipit generate takes several --stop texts and stops at the first to appear', async (t) => {
+    if (!model) return t.skip(SKIP);
+    const cli = (args) => new Promise((resolve) => {
+      execFile(process.execPath, [cliPath, 'generate', '--model', storiesPath, '--prompt', 'Once upon a time',
+        '-n', '30', '--temp', '0', ...args], (err, stdout, stderr) => resolve({ code: err?.code ?? 0, stdout, stderr }));
+    });
+    const full = (await run(model, 'Once upon a time', { temperature: 0, maxTokens: 30 })).result.text;
+    const at = full.indexOf('girl');
+    assert.ok(at > 0, full);
+    const stopped = await cli(['--stop', 'not in the text', '--stop', 'girl', '--stop=named']);
+    assert.equal(stopped.code, 0, stopped.stderr);
+    assert.equal(stopped.stdout, `${full.slice(0, at)}\n`); // the CLI ends its output with a newline
+    assert.equal((await cli(['--stop', ''])).code, 2);
   });
 
   test('the same seed gives the same tokens; logit bias bans', async (t) => {

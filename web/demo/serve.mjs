@@ -1,21 +1,20 @@
 #!/usr/bin/env node
-// Dependency-free static server for the demo: serves web/ (so /demo/ and /lib/ are both
-// reachable) on 127.0.0.1 with the COOP/COEP headers a cross-origin isolated page needs.
-//   node web/demo/serve.mjs          (PORT=8080 by default)
+// Dependency-free static server for the built demo site (npm run build:site), on 127.0.0.1,
+// with the COOP/COEP headers that make the page cross-origin isolated (threads).
+//   node web/demo/serve.mjs [DIR]     (DIR default build/site; PORT=8080 by default)
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(process.argv[2] ?? path.join(here, '..', '..', 'build', 'site'));
 const port = Number(process.env.PORT ?? 8080);
 const types = {
   '.html': 'text/html; charset=utf-8',
   '.js': 'text/javascript; charset=utf-8',
-  '.mjs': 'text/javascript; charset=utf-8',
   '.css': 'text/css; charset=utf-8',
   '.json': 'application/json',
-  '.map': 'application/json',
   '.wasm': 'application/wasm',
   '.gguf': 'application/octet-stream',
 };
@@ -34,12 +33,8 @@ const server = http.createServer((req, res) => {
     res.writeHead(400, headers).end('bad request');
     return;
   }
-  if (pathname === '/') {
-    res.writeHead(302, { ...headers, Location: '/demo/' }).end();
-    return;
-  }
   let file = path.join(root, pathname);
-  if (!file.startsWith(root + path.sep)) {
+  if (file !== root && !file.startsWith(root + path.sep)) {
     res.writeHead(403, headers).end('forbidden');
     return;
   }
@@ -58,9 +53,10 @@ const server = http.createServer((req, res) => {
   });
 });
 
+if (!fs.existsSync(path.join(root, 'index.html'))) {
+  console.error(`${root}/index.html is missing: build the site first (npm run build:site)`);
+  process.exit(1);
+}
 server.listen(port, '127.0.0.1', () => {
-  console.log(`pipit demo: http://127.0.0.1:${server.address().port}/demo/`);
-  if (!fs.existsSync(path.join(root, 'lib', 'index.js'))) {
-    console.log('warning: web/lib/index.js is missing; build the package first (tsc -p web)');
-  }
+  console.log(`pipit demo: http://127.0.0.1:${server.address().port}/ (serving ${root})`);
 });

@@ -364,17 +364,20 @@ export async function main(argv) {
     });
   }
   for (const m of models) {
-    const spec = { file: m.file, prompt, decodeTokens: o.decode, runs: o.runs, ctx: o.ctx };
-    if (o.envs.includes('node')) {
-      log(`node: ${m.model} ${m.quant}`);
-      const result = runJson(process.execPath, [path.join(ROOT, 'tests', 'bench', 'node-bench.mjs'), JSON.stringify(spec)]);
-      raw.push({ ...m, env: 'node', result });
-    }
-    if (o.envs.includes('native')) {
-      log(`native: ${m.model} ${m.quant}`);
-      const result = runJson(tool('pipit-bench'), ['run', m.file, '--prompt', prompt, '--decode', String(o.decode),
-        '--runs', String(o.runs), '--ctx', String(o.ctx)]);
-      raw.push({ ...m, env: 'native', result: { runtime: 'pipit', threads: 1, ...result } });
+    for (const threads of o.pipitThreads) {
+      const spec = { file: m.file, prompt, decodeTokens: o.decode, runs: o.runs, ctx: o.ctx, threads };
+      if (o.envs.includes('node')) {
+        log(`node: ${m.model} ${m.quant}, ${threads} thread(s)`);
+        const result = runJson(process.execPath, [path.join(ROOT, 'tests', 'bench', 'node-bench.mjs'), JSON.stringify(spec)]);
+        if (result.threads !== threads) throw new ScriptError(`node ran ${result.threads} thread(s), not ${threads}`);
+        raw.push({ ...m, env: 'node', result });
+      }
+      if (o.envs.includes('native')) {
+        log(`native: ${m.model} ${m.quant}, ${threads} thread(s)`);
+        const result = runJson(tool('pipit-bench'), ['run', m.file, '--prompt', prompt, '--decode', String(o.decode),
+          '--runs', String(o.runs), '--ctx', String(o.ctx), '--threads', String(threads)]);
+        raw.push({ ...m, env: 'native', result: { runtime: 'pipit', ...result } });
+      }
     }
   }
   if (o.envs.includes('node')) await measure('node', nodeBandwidth);

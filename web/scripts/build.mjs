@@ -91,26 +91,30 @@ export function buildWasm({ fresh = false } = {}) {
 export function copyEngine() {
   copyEngineFiles(WASM_DIR, ['pipit.js', 'pipit.wasm']);
   copyEngineFiles(WASM_MT_DIR, ['pipit-mt.js', 'pipit-mt.wasm', 'pipit-mt.worker.js']);
+  // Node's threaded engine is CommonJS: its folder carries a package.json that says so. Its
+  // .wasm is byte for byte the browser's pipit-mt.wasm (only the JS glue differs), which the
+  // loader reads instead of shipping a second copy.
+  copyEngineFiles(path.join(WASM_MT_DIR, 'node'), ['pipit-mt.js', 'pipit-mt.worker.js', 'package.json'], path.join(WEB_WASM_DIR, 'node'));
 }
 
-function copyEngineFiles(fromDir, files) {
+function copyEngineFiles(fromDir, files, toDir = WEB_WASM_DIR) {
   const present = files.filter((f) => existsSync(path.join(fromDir, f)));
   if (present.length === 0) {
     log(`no ${files[0]} in ${path.relative(ROOT, fromDir)} yet: nothing to copy to web/lib/wasm/`);
     return;
   }
   if (present.length !== files.length) throw new ScriptError(`${path.relative(ROOT, fromDir)} has ${present.join(', ')} but not all of ${files.join(', ')}`);
-  mkdirSync(WEB_WASM_DIR, { recursive: true });
+  mkdirSync(toDir, { recursive: true });
   const stale = files.filter((f) => {
     const from = statSync(path.join(fromDir, f));
-    const to = path.join(WEB_WASM_DIR, f);
+    const to = path.join(toDir, f);
     if (!existsSync(to)) return true;
     const copy = statSync(to);
     return copy.size !== from.size || copy.mtimeMs < from.mtimeMs;
   });
   if (stale.length === 0) return;
-  for (const f of stale) copyFileSync(path.join(fromDir, f), path.join(WEB_WASM_DIR, f));
-  log(`copied ${stale.map((f) => `${path.relative(ROOT, fromDir)}/${f}`).join(', ')} to web/lib/wasm/`);
+  for (const f of stale) copyFileSync(path.join(fromDir, f), path.join(toDir, f));
+  log(`copied ${stale.map((f) => `${path.relative(ROOT, fromDir)}/${f}`).join(', ')} to ${path.relative(ROOT, toDir)}/`);
 }
 
 export function buildTs() {

@@ -20,7 +20,8 @@ usage:
       --ctx N              context length (default: the model's, at most 4096)
       --min-p P            drop tokens below P times the best one's probability (default 0)
       --repeat-penalty R   penalise the last 64 tokens' repeats, R > 0 (default 1 = off)
-      --stop TEXT          stop before TEXT appears (it is not printed)
+      --stop TEXT          stop before TEXT appears (it is not printed); may be repeated,
+                           generation then stops at the first of them
       --grammar FILE       constrain the output to a GBNF grammar (start rule: root)
       --json-schema FILE   constrain the output to JSON matching the schema in FILE
       --ignore-eos         keep generating past the end-of-text token
@@ -46,6 +47,7 @@ class UsageError extends Error {}
 
 interface Spec {
   values: Set<string>; // options that take a value
+  repeatable?: Set<string>; // options among `values` that may be given more than once
   flags: Set<string>; // boolean options
   required: string[];
 }
@@ -58,6 +60,7 @@ const SPECS: Record<string, Spec> = {
       '--model', '--prompt', '--max-tokens', '--temp', '--top-k', '--top-p', '--seed', '--ctx',
       '--top-logits', '--min-p', '--repeat-penalty', '--stop', '--grammar', '--json-schema',
     ]),
+    repeatable: new Set(['--stop']),
     flags: new Set(['--json', '--ignore-eos']),
     required: ['--model', '--prompt'],
   },
@@ -77,7 +80,7 @@ const SPECS: Record<string, Spec> = {
   },
 };
 
-type Parsed = Map<string, string | true>;
+type Parsed = Map<string, string | true | string[]>;
 
 function parse(command: string, argv: string[]): Parsed {
   const spec = SPECS[command];
@@ -98,7 +101,12 @@ function parse(command: string, argv: string[]): Parsed {
     } else if (spec.values.has(arg)) {
       const value = inline ?? argv[++i];
       if (value === undefined) throw new UsageError(`${arg} needs a value`);
-      out.set(arg, value);
+      if (spec.repeatable?.has(arg)) {
+        const earlier = out.get(arg);
+        out.set(arg, Array.isArray(earlier) ? [...earlier, value] : [value]);
+      } else {
+        out.set(arg, value);
+      }
     } else if (arg.startsWith('-')) {
       throw new UsageError(`unknown option '${arg}' for '${command}'`);
     } else {
@@ -115,6 +123,11 @@ function str(p: Parsed, name: string): string {
   const v = p.get(name);
   if (typeof v !== 'string') throw new UsageError(`${name} needs a value`);
   return v;
+}
+
+function list(p: Parsed, name: string): string[] {
+  const v = p.get(name);
+  return Array.isArray(v) ? v : [];
 }
 
 function int(p: Parsed, name: string, min: number): number | undefined {
@@ -168,7 +181,11 @@ async function generate(p: Parsed): Promise<void> {
   if (minP !== undefined) options.minP = minP;
   const repeatPenalty = num(p, '--repeat-penalty', (n) => n > 0, 'a number > 0');
   if (repeatPenalty !== undefined) options.repeatPenalty = repeatPenalty;
-  if (p.has('--stop')) options.stop = str(p, '--stop');
+  if (p.has('--stop')) {
+    const stop = list(p, '--stop');
+    if (stop.includes('')) throw new UsageError('--stop needs a non-empty text');
+    options.stop = stop;
+  }
   if (p.has('--grammar') && p.has('--json-schema')) {
     throw new UsageError('--grammar and --json-schema cannot be combined');
   }

@@ -296,7 +296,7 @@ class ChatCompletions {
           index: 0,
           message: { role: 'assistant', content: result.text },
           finish_reason: openAIFinishReason(result.finishReason),
-          logprobs: null,
+          logprobs: result.logprobs ?? null,
         },
       ],
       usage: usageOf(result),
@@ -341,7 +341,12 @@ class Completions {
       ...meta,
       object: 'text_completion',
       choices: [
-        { index: 0, text: result.text, finish_reason: openAIFinishReason(result.finishReason), logprobs: null },
+        {
+          index: 0,
+          text: result.text,
+          finish_reason: openAIFinishReason(result.finishReason),
+          logprobs: result.logprobs ?? null,
+        },
       ],
       usage: usageOf(result),
       timings: result.timings,

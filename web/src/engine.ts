@@ -1,5 +1,6 @@
-// Loads the Emscripten module (wasm/pipit.js + wasm/pipit.wasm, next to this file) once per
-// process or page, and describes what bindings/pipit_bindings.cpp exposes.
+// Loads the Emscripten module (wasm/pipit.js + wasm/pipit.wasm next to this file, or a threaded
+// build, see engineVariant) once per process or page, and describes what
+// bindings/pipit_bindings.cpp exposes.
 
 import { LoadError, toPipitError } from './errors.js';
 
@@ -88,6 +89,9 @@ export interface RawSession {
   next(): RawStep;
   reset(): void;
   timings(): RawTimings;
+  contextTokens(): Int32Array;
+  /** [head][query][key] over contextTokens(). */
+  attention(layer: number): Float32Array;
   delete(): void;
 }
 
@@ -134,6 +138,8 @@ interface ModuleArgs {
   printErr?: (text: string) => void;
   /** What the pthread workers import to start the engine. */
   mainScriptUrlOrBlob?: string;
+  /** Workers the Node threaded engine starts with (its -sPTHREAD_POOL_SIZE). */
+  pthreadPoolSize?: number;
 }
 
 type ModuleFactory = (args: ModuleArgs) => Promise<RawModule>;
@@ -144,21 +150,38 @@ export function isNode(): boolean {
 }
 
 /**
- * Whether the threaded engine can run here: browsers give WebAssembly threads
- * (SharedArrayBuffer) only to cross-origin isolated pages and their workers. Node would need
- * an engine built for worker_threads, which Emscripten 3.1.6 cannot combine with an ES module,
- * so Node runs single-threaded for now.
+ * Which build of the engine runs: `pipit` computes on one thread, `pipit-mt` is the threaded
+ * one (one worker per core). Browsers give WebAssembly threads (SharedArrayBuffer) only to
+ * cross-origin isolated pages and their workers, so a plain page gets `pipit`; Node always
+ * gets `pipit-mt` (a CommonJS build for worker_threads, in wasm/node/).
  */
-export function threadsAvailable(): boolean {
+export type EngineVariant = 'pipit' | 'pipit-mt';
+
+export function engineVariant(): EngineVariant {
+  if (isNode()) return 'pipit-mt';
   const g = globalThis as { crossOriginIsolated?: boolean; SharedArrayBuffer?: unknown };
-  return !isNode() && g.crossOriginIsolated === true && typeof g.SharedArrayBuffer === 'function';
+  return g.crossOriginIsolated === true && typeof g.SharedArrayBuffer === 'function'
+    ? 'pipit-mt'
+    : 'pipit';
 }
 
-/** The cores the threaded engine can use (its worker pool has one per core). */
-export function availableCores(): number {
+let nodeCores: number | null = null;
+
+async function countNodeCores(): Promise<number> {
+  if (nodeCores === null) {
+    const os = await import('node:os');
+    nodeCores = Math.max(1, os.availableParallelism?.() ?? os.cpus().length);
+  }
+  return nodeCores;
+}
+
+/** The cores the engine can compute with: the threaded engine has one worker per core. */
+export async function availableCores(): Promise<number> {
+  if (engineVariant() === 'pipit') return 1;
+  if (isNode()) return countNodeCores();
   const n = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator
     ?.hardwareConcurrency;
-  return threadsAvailable() && typeof n === 'number' && n >= 1 ? Math.floor(n) : 1;
+  return typeof n === 'number' && n >= 1 ? Math.floor(n) : 1;
 }
 
 let modulePromise: Promise<RawModule> | null = null;
@@ -173,9 +196,11 @@ async function sameOriginUrl(url: URL): Promise<string> {
 }
 
 async function instantiate(): Promise<RawModule> {
-  const name = threadsAvailable() ? 'pipit-mt' : 'pipit';
-  const jsUrl = new URL(`./wasm/${name}.js`, import.meta.url);
-  const wasmUrl = new URL(`./wasm/${name}.wasm`, import.meta.url);
+  const variant = engineVariant();
+  // Node's threaded glue differs from the browser's, the .wasm they load does not.
+  const jsDir = isNode() && variant === 'pipit-mt' ? './wasm/node/' : './wasm/';
+  const jsUrl = new URL(`${jsDir}${variant}.js`, import.meta.url);
+  const wasmUrl = new URL(`./wasm/${variant}.wasm`, import.meta.url);
   let factory: ModuleFactory;
   try {
     const imported = (await import(jsUrl.href)) as { default: ModuleFactory };
@@ -200,6 +225,7 @@ async function instantiate(): Promise<RawModule> {
         cause: e,
       });
     }
+    if (variant === 'pipit-mt') args.pthreadPoolSize = await countNodeCores();
   } else {
     // Static URLs for every file the engine asks for by name, so bundlers see and emit them
     // (Vite renames assets: a path relative to the .wasm would miss the pthread worker).

@@ -12,7 +12,8 @@ import type {
   RawStep,
   RawTokenLogprob,
 } from './engine.js';
-import { availableCores, getModule } from './engine.js';
+import { availableCores, engineVariant, getModule } from './engine.js';
+import type { EngineVariant } from './engine.js';
 import {
   AbortError,
   InvalidArgumentError,
@@ -41,6 +42,7 @@ export {
   UnsupportedError,
   WorkerError,
 } from './errors.js';
+export type { EngineVariant } from './engine.js';
 export type { PipitErrorKind } from './errors.js';
 export type { LoadProgress, ModelSource, ModelSources, ProgressCallback } from './source.js';
 export { cache } from './cache.js';
@@ -88,8 +90,8 @@ export interface LoadOptions {
   cache?: boolean;
   /**
    * Threads to compute with, at most the cores available: default all of them. More than 1
-   * needs the threaded engine, which runs in cross-origin isolated pages (COOP/COEP headers);
-   * elsewhere, and in Node for now, the engine runs on one thread.
+   * needs the threaded engine, which runs in Node and in cross-origin isolated pages
+   * (COOP/COEP headers); elsewhere the engine runs on one thread.
    */
   threads?: number;
 }
@@ -116,6 +118,8 @@ export interface ModelInfo {
   sessionContextLength: number;
   /** Threads this model computes with (see LoadOptions.threads). */
   threads: number;
+  /** The engine build computing: `pipit` (one thread) or `pipit-mt` (threaded). */
+  engine: EngineVariant;
   /** Text of the BOS and EOS tokens ('' when the model has none), for chat templates. */
   bosToken: string;
   eosToken: string;
@@ -175,6 +179,13 @@ export interface GenerateOptions {
   nKeep?: number;
   /** Tokens dropped per shift; default: half of those after nKeep. */
   nDiscard?: number;
+  /**
+   * Collect each generated token's log-probability into GenerationResult.logprobs (OpenAI's
+   * `logprobs`; log-softmax of the model's raw logits, before any sampling stage).
+   */
+  logprobs?: boolean;
+  /** With each token, this many most likely alternatives (implies logprobs). */
+  topLogprobs?: number;
   signal?: AbortSignal;
 }
 
@@ -186,14 +197,18 @@ export type ResponseFormat =
 export interface GenerateTokensOptions extends GenerateOptions {
   /** Report this many highest logits at every step (default 0). */
   topLogits?: number;
-  /** Report each token's log-probability (OpenAI's `logprobs`). */
-  logprobs?: boolean;
-  /** With each token, this many most likely alternatives (implies logprobs). */
-  topLogprobs?: number;
 }
 
 /** A token's log-probability as OpenAI reports it (log-softmax of the raw logits). */
 export type TokenLogprob = RawTokenLogprob;
+
+/** A generated token's log-probability with its most likely alternatives, highest first. */
+export type TokenLogprobs = TokenLogprob & { top_logprobs: TokenLogprob[] };
+
+/** OpenAI's `logprobs` of a choice: one entry per generated token, in order. */
+export interface GenerationLogprobs {
+  content: TokenLogprobs[];
+}
 
 export interface TokenStep {
   /** The generated token id; -1 for trailing text flushed when generation ends. */
@@ -203,7 +218,17 @@ export interface TokenStep {
   /** [token id, logit] pairs, highest first (only with topLogits). */
   topLogits?: Array<[number, number]>;
   /** Only with logprobs / topLogprobs. */
-  logprobs?: TokenLogprob & { top_logprobs: TokenLogprob[] };
+  logprobs?: TokenLogprobs;
+}
+
+/** One layer's attention over the model's current context (see Pipit#attention). */
+export interface AttentionWeights {
+  layer: number;
+  nHead: number;
+  /** The context's token ids: queries and keys, in order. */
+  tokens: number[];
+  /** [head][query][key], tokens.length queries and keys per head; row q sums to 1 over keys <= q. */
+  weights: Float32Array;
 }
 
 export type FinishReason = 'stop' | 'length' | 'context';
@@ -232,6 +257,8 @@ export interface GenerationResult {
   text: string;
   seed: number;
   timings: Timings;
+  /** With GenerateOptions.logprobs or topLogprobs: one entry per id of `ids`. */
+  logprobs?: GenerationLogprobs;
 }
 
 /** The latest generation on a model, also when it ended early (abort, stop text). */
@@ -387,6 +414,17 @@ const yieldToEventLoop: () => Promise<void> = (() => {
   return () => new Promise<void>((resolve) => setTimeout(resolve, 0));
 })();
 
+// Long prompts are prefilled in slices with the event loop (and so an abort) between them, since
+// one call into WASM holds the thread for as long as it runs. 256 is the runtime's own forward
+// slice (kPrefillChunk), so slicing here does the very same arithmetic as one call.
+const PREFILL_SLICE = 256;
+
+function commonPrefix(a: readonly number[], b: readonly number[]): number {
+  let n = 0;
+  while (n < a.length && n < b.length && a[n] === b[n]) n++;
+  return n;
+}
+
 function now(): number {
   return typeof performance !== 'undefined' ? performance.now() : Date.now();
 }
@@ -401,6 +439,11 @@ export class Pipit {
   #session: RawSession | null = null;
   #busy = false;
   #last: LastGeneration | null = null;
+  // The tokens the session holds (prompt and evaluated answer), or null when unknown (after
+  // an error): where a sliced prefill may resume from the cache.
+  #context: number[] | null = [];
+  // Prefill time and tokens of the slices before the last one, for the timings.
+  #sliced = { ms: 0, tokens: 0 };
   readonly #info: ModelInfo;
   /** Milliseconds Pipit.load took. */
   readonly loadMs: number;
@@ -423,6 +466,7 @@ export class Pipit {
       tensorTypes: Object.freeze({ ...info.tensorTypes }),
       sessionContextLength: native(() => session.contextLength()),
       threads,
+      engine: engineVariant(),
     });
   }
 
@@ -439,7 +483,7 @@ export class Pipit {
     }
     const contextLength = optInt(where, 'contextLength', options.contextLength, 0, 0, 1 << 20);
     const allowDup = optBool(where, 'allowDuplicateKeys', options.allowDuplicateKeys, false);
-    const cores = availableCores();
+    const cores = await availableCores();
     const threads = Math.min(optInt(where, 'threads', options.threads, cores, 1, 256), cores);
     const signal = checkSignal(where, options.signal);
     if (options.onProgress !== undefined && typeof options.onProgress !== 'function') {
@@ -649,46 +693,108 @@ export class Pipit {
     if (signal?.aborted) throw abortError(signal);
     this.#busy = true;
     const ids: number[] = [];
+    const logprobs: TokenLogprobs[] = [];
     let text = '';
     try {
-      const session = this.#sessionOrThrow(where);
-      native(() => session.begin(promptIds, raw));
+      await this.#prefill(where, promptIds, raw, signal, seed);
       this.#last = { promptIds, seed, timings: this.#timings(where) };
       for (;;) {
         const step: RawStep = native(() => this.#sessionOrThrow(where).next());
+        if (step.finish === '') this.#context?.push(step.token); // evaluated for the next step
         const isEnd = step.endToken;
         if (step.token >= 0 && !isEnd) ids.push(step.token);
         text += step.text;
         if ((step.token >= 0 && !isEnd) || step.text.length > 0) {
           const out: TokenStep = { token: isEnd ? -1 : step.token, text: step.text };
           if (step.topLogits) out.topLogits = step.topLogits;
-          if (step.logprobs && !isEnd) out.logprobs = step.logprobs;
+          if (step.logprobs && !isEnd) {
+            out.logprobs = step.logprobs;
+            logprobs.push(step.logprobs);
+          }
           yield out;
         }
         if (step.finish !== '') {
           const timings = this.#timings(where);
           this.#last = { promptIds, seed, timings };
-          return { finishReason: step.finish, promptIds, ids, text, seed, timings };
+          return {
+            finishReason: step.finish, promptIds, ids, text, seed, timings,
+            ...(raw.logprobs ? { logprobs: { content: logprobs } } : {}),
+          };
         }
         await yieldToEventLoop();
         if (signal?.aborted) throw abortError(signal);
       }
+    } catch (e) {
+      if (!(e instanceof AbortError)) this.#context = null;
+      throw e;
     } finally {
       this.#busy = false;
     }
   }
 
+  /**
+   * session.begin(promptIds, raw), in slices when a signal could stop it and the prompt is
+   * long. Each slice begins a prefix of the prompt with reusePrefix, keeping what the slices
+   * before it (and the cache, when raw.reusePrefix) computed; the last one begins the whole
+   * prompt with the real options.
+   */
+  async #prefill(
+    where: string,
+    promptIds: number[],
+    raw: RawGenerateOptions,
+    signal: AbortSignal | undefined,
+    seed: number,
+  ): Promise<void> {
+    const session = this.#sessionOrThrow(where);
+    this.#sliced = { ms: 0, tokens: 0 };
+    // As the runtime keeps it: the common prefix, but at least the last token evaluated anew.
+    const kept = !raw.reusePrefix || this.#context === null
+      ? 0
+      : Math.min(commonPrefix(this.#context, promptIds), promptIds.length - 1);
+    // Without knowing what the session holds, a first slice would cut its cache short.
+    const canSlice = signal !== undefined && (!raw.reusePrefix || this.#context !== null) &&
+      promptIds.length <= this.#info.sessionContextLength;
+    const prefixOptions: RawGenerateOptions = {
+      ...raw, maxTokens: 0, topLogits: 0, topLogprobs: 0, logprobs: false, grammar: '',
+      responseFormat: 'text', jsonSchema: '', stop: [],
+    };
+    // #sliced counts the slices before the session's latest begin (whose timings it reports).
+    const fold = (): void => {
+      const t = native(() => session.timings());
+      this.#sliced = { ms: this.#sliced.ms + t.prefillMs, tokens: this.#sliced.tokens + t.prefillTokens };
+    };
+    let slices = 0;
+    for (let end = kept + PREFILL_SLICE; canSlice && end < promptIds.length; end += PREFILL_SLICE) {
+      const prefix = promptIds.slice(0, end);
+      if (slices++ > 0) fold();
+      this.#context = null; // until the slice is in
+      native(() => session.begin(prefix, { ...prefixOptions, reusePrefix: slices > 1 || raw.reusePrefix }));
+      this.#context = prefix;
+      await yieldToEventLoop();
+      if (signal.aborted) {
+        this.#last = { promptIds, seed, timings: this.#timings(where) };
+        throw abortError(signal);
+      }
+    }
+    if (slices > 0) fold();
+    this.#context = null;
+    native(() => session.begin(promptIds, { ...raw, reusePrefix: raw.reusePrefix || slices > 0 }));
+    this.#context = [...promptIds];
+  }
+
   #timings(where: string): Timings {
     const t = native(() => this.#sessionOrThrow(where).timings());
+    const prefillMs = t.prefillMs + this.#sliced.ms;
+    const prefillTokens = t.prefillTokens + this.#sliced.tokens;
     return {
       loadMs: this.loadMs,
-      prefillMs: t.prefillMs,
-      prefillTokens: t.prefillTokens,
-      prefillTokensPerSecond: perSecond(t.prefillTokens, t.prefillMs),
+      prefillMs,
+      prefillTokens,
+      prefillTokensPerSecond: perSecond(prefillTokens, prefillMs),
       decodeMs: t.decodeMs,
       decodeTokens: t.decodeTokens,
       decodeTokensPerSecond: perSecond(t.decodeTokens, t.decodeMs),
-      reusedTokens: t.reusedTokens,
+      reusedTokens: t.reusedTokens - this.#sliced.tokens,
       grammarMs: t.grammarMs,
       droppedTokens: t.droppedTokens,
     };
@@ -738,6 +844,23 @@ export class Pipit {
       if (r.done) return r.value;
       if (r.value.text.length > 0) yield r.value.text;
     }
+  }
+
+  /**
+   * The attention weights of one layer (every head) over the current context: the last
+   * prompt and what was generated after it. Computed on request by replaying the context, so
+   * generating never pays for it; call it between generations.
+   */
+  attention(layer: number): AttentionWeights {
+    const where = 'attention';
+    const session = this.#sessionOrThrow(where);
+    optInt(where, 'layer', layer, 0, 0, this.#info.nLayer - 1);
+    if (this.#busy) {
+      throw new InvalidArgumentError(`${where}: a generation is running on this model; wait for it to end`);
+    }
+    const weights = native(() => session.attention(layer));
+    const tokens = Array.from(native(() => session.contextTokens()));
+    return { layer, nHead: this.#info.nHead, tokens, weights };
   }
 
   #sessionOrThrow(where: string): RawSession {

@@ -4,14 +4,22 @@
 // into camelCase), so sampler options added to GenerateOptions work here without changes.
 
 import { InvalidArgumentError } from './errors.js';
-import type { FinishReason, GenerateOptions, GenerationResult, Timings } from './index.js';
+import type {
+  FinishReason,
+  GenerateOptions,
+  GenerationLogprobs,
+  GenerationResult,
+  Timings,
+} from './index.js';
 import type { WireGenerateOptions } from './protocol.js';
 import type { StopOptions } from './run.js';
 import type { ChatMessage, ChatTemplateName } from './templates.js';
 
 /** OpenAI's sampling parameters, plus every pipit GenerateOptions field under its own name. */
-// seed and stop are redeclared (OpenAI allows null), so GenerateOptions' own are left out.
-export interface SamplingParams extends Omit<GenerateOptions, 'signal' | 'seed' | 'stop'> {
+// seed, stop and logprobs are redeclared (OpenAI's types differ), so GenerateOptions' own are
+// left out.
+export interface SamplingParams
+  extends Omit<GenerateOptions, 'signal' | 'seed' | 'stop' | 'logprobs' | 'topLogprobs'> {
   /** Ignored: an engine runs the model it loaded; responses name that model. */
   model?: string;
   max_tokens?: number | null;
@@ -23,6 +31,14 @@ export interface SamplingParams extends Omit<GenerateOptions, 'signal' | 'seed' 
   top_k?: number | null;
   stop?: StopOptions['stop'] | null;
   seed?: number | null;
+  /**
+   * Chat: true to get each token's log-probability in `choices[0].logprobs.content` (not on
+   * streamed chunks). Completions: a number, the alternatives per token (OpenAI's legacy
+   * form), answered in the same `content` shape as chat.
+   */
+  logprobs?: boolean | number | null;
+  /** Most likely alternatives per token, 0 to 20 in OpenAI's API (implies logprobs). */
+  top_logprobs?: number | null;
   /** Only 1: pipit generates one choice. */
   n?: number | null;
   /** Ignored, as in OpenAI's API (an end-user id). */
@@ -92,7 +108,8 @@ export interface ChatCompletion {
     index: number;
     message: ChatCompletionMessage;
     finish_reason: OpenAIFinishReason;
-    logprobs: null;
+    /** With the request's logprobs / top_logprobs. */
+    logprobs: GenerationLogprobs | null;
   }>;
   usage: CompletionUsage;
   /** pipit's measurements, taken inside the worker. */
@@ -125,7 +142,8 @@ export interface Completion {
     index: number;
     text: string;
     finish_reason: OpenAIFinishReason | null;
-    logprobs: null;
+    /** On a non-streamed completion, with the request's logprobs. */
+    logprobs: GenerationLogprobs | null;
   }>;
   /** On a non-streamed completion and on the final chunk of a stream. */
   usage?: CompletionUsage;
@@ -136,7 +154,7 @@ export interface Completion {
 const NOT_OPTIONS = new Set([
   'model', 'messages', 'prompt', 'stream', 'stream_options', 'n', 'user', 'signal',
   'chatTemplate', 'max_tokens', 'max_completion_tokens', 'temperature', 'top_p', 'top_k',
-  'stop', 'seed', 'cache_prompt',
+  'stop', 'seed', 'cache_prompt', 'logprobs', 'top_logprobs',
 ]);
 
 function camel(key: string): string {
@@ -159,6 +177,14 @@ export function toGenerateOptions(where: string, params: SamplingParams): WireGe
   if (params.top_k !== undefined && params.top_k !== null) out['topK'] = params.top_k;
   if (params.seed !== undefined && params.seed !== null) out['seed'] = params.seed;
   if (params.stop !== undefined && params.stop !== null) out['stop'] = params.stop;
+  const { logprobs, top_logprobs: topLogprobs } = params;
+  if (typeof logprobs === 'number') {
+    out['logprobs'] = true;
+    out['topLogprobs'] = logprobs;
+  } else if (logprobs !== undefined && logprobs !== null) {
+    out['logprobs'] = logprobs;
+  }
+  if (topLogprobs !== undefined && topLogprobs !== null) out['topLogprobs'] = topLogprobs;
   out['cachePrompt'] = params.cache_prompt ?? params.cachePrompt ?? true;
   return out as WireGenerateOptions;
 }

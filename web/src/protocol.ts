@@ -3,7 +3,7 @@
 
 import type { PipitErrorKind } from './errors.js';
 import type {
-  GenerateOptions,
+  GenerateTokensOptions,
   GenerationResult,
   ModelInfo,
   TokenizeOptions,
@@ -11,7 +11,7 @@ import type {
 import type { StopOptions } from './run.js';
 
 /** GenerateOptions as they cross to the worker: everything but the signal (aborts are messages). */
-export type WireGenerateOptions = Omit<GenerateOptions, 'signal'> & StopOptions;
+export type WireGenerateOptions = Omit<GenerateTokensOptions, 'signal' | 'topLogits'> & StopOptions;
 
 /** A model source the worker can receive: URLs arrive absolute, whole buffers are transferred. */
 export type WireFile = string | Blob | ArrayBuffer | ArrayBufferView;

@@ -2,7 +2,13 @@
 // while they could still be the start of a stop text, so the caller never sees part of one.
 
 import { InvalidArgumentError } from './errors.js';
-import type { GenerateTokensOptions, GenerationResult, Pipit, TokenStep } from './index.js';
+import type {
+  GenerateTokensOptions,
+  GenerationResult,
+  Pipit,
+  TokenLogprobs,
+  TokenStep,
+} from './index.js';
 
 export interface StopOptions {
   /** Generation ends before the first occurrence of any of these texts (OpenAI's `stop`). */
@@ -75,6 +81,7 @@ export async function* generateWithStops(
   const matcher = new StopMatcher(stopList('generate', stop));
   const steps = model.generateTokens(prompt, rest);
   const ids: number[] = [];
+  const logprobs: TokenLogprobs[] = [];
   let text = '';
   for (;;) {
     const r = await steps.next();
@@ -85,6 +92,7 @@ export async function* generateWithStops(
     }
     const step = r.value;
     if (step.token >= 0) ids.push(step.token);
+    if (step.logprobs) logprobs.push(step.logprobs);
     const { text: shown, stopped } = matcher.push(step.text);
     text += shown;
     if (stopped) {
@@ -99,6 +107,7 @@ export async function* generateWithStops(
         text,
         seed: last.seed,
         timings: last.timings,
+        ...(rest.logprobs === true || (rest.topLogprobs ?? 0) > 0 ? { logprobs: { content: logprobs } } : {}),
       };
     }
     if (shown.length > 0 || step.token >= 0) yield { ...step, text: shown };
