@@ -287,6 +287,26 @@ ModelHandle* loadModel(uintptr_t ptr, double size, bool allow_duplicate_keys) {
   });
 }
 
+// loadModel for the files of a split set, in order: parallel arrays of pointers and sizes,
+// all owned (and freed on failure) like loadModel's one.
+ModelHandle* loadModelParts(const val& ptrs, const val& sizes, bool allow_duplicate_keys) {
+  const auto n = ptrs["length"].as<size_t>();
+  std::vector<pipit::ModelBuffer> buffers(n);
+  for (size_t i = 0; i < n; ++i) {
+    buffers[i].bytes.reset(reinterpret_cast<uint8_t*>(ptrs[i].as<uintptr_t>()));
+  }
+  return guarded([&] {
+    if (sizes["length"].as<size_t>() != n) {
+      pipit::fail(pipit::ErrorKind::kInternal, "loadModelParts: one size per pointer");
+    }
+    for (size_t i = 0; i < n; ++i) buffers[i].size = static_cast<size_t>(sizes[i].as<double>());
+    pipit::LoadOptions options;
+    options.allow_duplicate_keys = allow_duplicate_keys;
+    std::shared_ptr<const pipit::Model> model = pipit::Model::load(std::move(buffers), options);
+    return new ModelHandle(std::move(model));
+  });
+}
+
 // A tokenizer without a model, for vocab-only GGUFs (tensor_count 0) and for tokenizing
 // without loading weights.
 class TokenizerHandle {
@@ -372,5 +392,6 @@ EMSCRIPTEN_BINDINGS(pipit) {
       .function("detokenize", &TokenizerHandle::detokenize);
 
   emscripten::function("loadModel", &loadModel, emscripten::allow_raw_pointers());
+  emscripten::function("loadModelParts", &loadModelParts, emscripten::allow_raw_pointers());
   emscripten::function("loadTokenizer", &loadTokenizer, emscripten::allow_raw_pointers());
 }

@@ -1,5 +1,6 @@
 // pipit-gguf: writes synthetic models and shows what is inside a GGUF file.
 //   pipit-gguf synth --out PATH [--n-vocab N ...]   (see usage())
+//   pipit-gguf split IN.gguf --parts N [--out PREFIX]
 //   pipit-gguf dump PATH
 #include <charconv>
 #include <cstdint>
@@ -27,10 +28,15 @@ const char kUsage[] =
     "                   [--n-layer N] [--n-head N] [--n-head-kv N] [--n-ff N] [--n-ctx N]\n"
     "                   [--type F32|F16|Q8_0|Q4_0|Q4_K_M] [--tied] [--seed S]\n"
     "                   [--rope-base F] [--rms-eps F] [--name TEXT] [--vocab-from VOCAB.gguf]\n"
+    "                   [--split N]\n"
     "      writes a llama (or qwen2: q/k/v biases) GGUF with random weights (a generated\n"
     "      3+256+pieces vocab, or the tokenizer of VOCAB.gguf, whose size then sets n_vocab);\n"
     "      Q4_K_M is llama-quantize's mix of Q4_K and Q6_K (Q5_0/Q8_0 for rows that are not\n"
-    "      whole 256-value super-blocks)\n"
+    "      whole 256-value super-blocks); --split N writes it as N files named like\n"
+    "      llama.cpp's gguf-split does (PATH without .gguf + -00001-of-0000N.gguf, ...)\n"
+    "  pipit-gguf split IN.gguf --parts N [--out PREFIX]\n"
+    "      rewrites IN.gguf as a split set PREFIX-00001-of-0000N.gguf ... (PREFIX defaults\n"
+    "      to IN without .gguf)\n"
     "  pipit-gguf dump PATH\n"
     "      prints the header, metadata (long arrays abbreviated) and tensors of a GGUF file\n";
 
@@ -66,9 +72,56 @@ void parse_type(std::string_view text, gguf::SyntheticConfig& c) {
   c.mix = gguf::QuantMix::kUniform;
 }
 
+std::string without_gguf_extension(std::string path) {
+  constexpr std::string_view kExt = ".gguf";
+  if (path.size() > kExt.size() && path.ends_with(kExt)) path.resize(path.size() - kExt.size());
+  return path;
+}
+
+// Writes `writer` whole to `out`, or split into `parts` files next to it.
+void write_model(const gguf::Writer& writer, const std::string& out, uint32_t parts) {
+  if (parts == 0) {
+    writer.write_file(out);
+    std::cout << "wrote " << out << "\n";
+    return;
+  }
+  for (const std::string& path : writer.write_split_files(without_gguf_extension(out), parts)) {
+    std::cout << "wrote " << path << "\n";
+  }
+}
+
+int split(const std::vector<std::string_view>& args) {
+  std::string in, prefix;
+  uint32_t parts = 0;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string_view flag = args[i];
+    if (!flag.starts_with("--")) {
+      if (!in.empty()) bad_args("split takes one input file");
+      in = flag;
+      continue;
+    }
+    if (i + 1 >= args.size()) bad_args(std::string(flag) + " needs a value");
+    const std::string_view v = args[++i];
+    if (flag == "--parts") {
+      parts = parse_number<uint32_t>(flag, v);
+    } else if (flag == "--out") {
+      prefix = v;
+    } else {
+      bad_args("unknown option '" + std::string(flag) + "' for split");
+    }
+  }
+  if (in.empty()) bad_args("split needs an input file");
+  if (parts == 0) bad_args("split needs --parts N (1 or more)");
+  const std::vector<uint8_t> bytes = gguf::read_file(in);
+  const gguf::Writer whole = gguf::Writer::copy_of(gguf::File::parse(bytes));
+  write_model(whole, (prefix.empty() ? without_gguf_extension(in) : prefix) + ".gguf", parts);
+  return 0;
+}
+
 int synth(const std::vector<std::string_view>& args) {
   gguf::SyntheticConfig c;
   std::string out;
+  uint32_t split_parts = 0;
   bool vocab_size_given = false;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string_view flag = args[i];
@@ -113,6 +166,9 @@ int synth(const std::vector<std::string_view>& args) {
       c.vocab_from = v;
     } else if (flag == "--name") {
       c.name = v;
+    } else if (flag == "--split") {
+      split_parts = parse_number<uint32_t>(flag, v);
+      if (split_parts == 0) bad_args("--split expects 1 or more parts");
     } else {
       bad_args("unknown option '" + std::string(flag) + "' for synth");
     }
@@ -121,8 +177,7 @@ int synth(const std::vector<std::string_view>& args) {
   if (vocab_size_given && !c.vocab_from.empty()) {
     bad_args("--n-vocab and --vocab-from conflict: the vocab file decides the vocab size");
   }
-  gguf::synthetic_llama(c).write_file(out);
-  std::cout << "wrote " << out << "\n";
+  write_model(gguf::synthetic_llama(c), out, split_parts);
   return 0;
 }
 
@@ -210,6 +265,7 @@ int run(int argc, char** argv) {
   const std::string_view command = argv[1];
   std::vector<std::string_view> args(argv + 2, argv + argc);
   if (command == "synth") return synth(args);
+  if (command == "split") return split(args);
   if (command == "dump") {
     if (args.size() != 1) bad_args("dump takes exactly one file");
     return dump(std::string(args[0]));

@@ -4,6 +4,7 @@
 #include <fstream>
 
 #include "core/error.h"
+#include "gguf/split.h"
 #include "quant/quantize.h"
 
 namespace pipit::gguf {
@@ -307,6 +308,65 @@ void Writer::write_to(const std::function<void(const uint8_t*, size_t)>& sink) c
     }
     sink(zeros.data(), align_up(t.nbytes, alignment_) - t.nbytes);
   }
+}
+
+Writer Writer::copy_of(const File& file) {
+  Writer writer;
+  for (const auto& [key, value] : file.metadata()) writer.add(key, MetaValue::from(value));
+  if (file.find("general.alignment")) writer.alignment_ = static_cast<uint32_t>(file.alignment());
+  for (const TensorInfo& t : file.tensors()) {
+    writer.add_tensor(t.name, static_cast<TensorType>(t.type_id), t.dims,
+                      std::vector<uint8_t>(t.data, t.data + t.nbytes));
+  }
+  return writer;
+}
+
+std::vector<Writer> Writer::split(uint32_t parts) const {
+  if (parts == 0 || parts > tensors_.size() || parts > 0xFFFF) {
+    invalid("cannot split a file of " + std::to_string(tensors_.size()) + " tensors into " +
+            std::to_string(parts) + " parts (each part needs at least one tensor)");
+  }
+  uint64_t total_bytes = 0;
+  for (const Tensor& t : tensors_) total_bytes += t.nbytes;
+
+  std::vector<Writer> out(parts, Writer(options_));
+  out[0].metadata_ = metadata_;
+  out[0].alignment_ = alignment_;
+  for (uint32_t i = 0; i < parts; ++i) {
+    Writer& w = out[i];
+    // Later parts repeat a non-default alignment: each part is read as a file of its own.
+    if (i > 0 && alignment_ != 32) w.set_alignment(alignment_);
+    w.set(std::string(kSplitNo), MetaValue::u16(static_cast<uint16_t>(i)));
+    w.set(std::string(kSplitCount), MetaValue::u16(static_cast<uint16_t>(parts)));
+    if (i == 0) {
+      w.set(std::string(kSplitTensorsCount), MetaValue::i32(static_cast<int32_t>(tensors_.size())));
+    }
+  }
+  // Part i ends once the bytes so far reach (i + 1) / parts of the total, as long as every
+  // later part still gets a tensor.
+  uint32_t part = 0;
+  uint64_t bytes_so_far = 0;
+  for (size_t k = 0; k < tensors_.size(); ++k) {
+    const size_t left = tensors_.size() - k;
+    const bool reached = bytes_so_far * parts >= (part + 1) * total_bytes;
+    if (part + 1 < parts && !out[part].tensors_.empty() && (reached || left == parts - part - 1)) {
+      ++part;
+    }
+    out[part].tensors_.push_back(tensors_[k]);
+    bytes_so_far += tensors_[k].nbytes;
+  }
+  return out;
+}
+
+std::vector<std::string> Writer::write_split_files(const std::string& prefix,
+                                                   uint32_t parts) const {
+  std::vector<std::string> paths;
+  const std::vector<Writer> writers = split(parts);
+  for (uint32_t i = 0; i < parts; ++i) {
+    paths.push_back(split_path(prefix, i, parts));
+    writers[i].write_file(paths.back());
+  }
+  return paths;
 }
 
 std::vector<uint8_t> Writer::bytes() const {

@@ -99,6 +99,16 @@ class Writer {
   void add_tensor_info(const std::string& name, uint32_t type_id, std::vector<uint64_t> dims,
                        uint64_t offset);
 
+  // A writer holding everything `file` holds (metadata, alignment, tensor bytes copied).
+  static Writer copy_of(const File& file);
+
+  // This file as a split set of `parts` files the way llama.cpp's gguf-split lays one out
+  // (gguf/split.h): consecutive runs of tensors of about equal bytes, all metadata in the
+  // first. Error(kInvalidArgument) unless 1 <= parts <= the number of tensors.
+  std::vector<Writer> split(uint32_t parts) const;
+  // Writes split(parts) as PREFIX-00001-of-0000N.gguf ...; returns the paths written.
+  std::vector<std::string> write_split_files(const std::string& prefix, uint32_t parts) const;
+
   std::vector<uint8_t> bytes() const;
   void write(std::ostream& out) const;
   void write_file(const std::string& path) const;  // Error(kInvalidArgument) if it fails

@@ -95,6 +95,8 @@ struct ParseOptions {
 class File {
  public:
   static File parse(std::span<const uint8_t> bytes, const ParseOptions& options = {});
+  // One model from the parts of a split set (split.h); a single unsplit file comes back as is.
+  static File join_split(std::vector<File> parts);
 
   uint32_t version() const { return version_; }
   uint64_t alignment() const { return alignment_; }

@@ -84,17 +84,35 @@ ModelConfig read_config(const gguf::File& file, const std::string& arch) {
 }  // namespace
 
 Model::Model(ModelParts parts)
-    : bytes_(std::move(parts.bytes)),
+    : buffers_(std::move(parts.buffers)),
       size_(parts.size),
       file_(std::move(parts.file)),
       config_(std::move(parts.config)),
       tokenizer_(std::move(parts.tokenizer)) {}
 
 std::unique_ptr<Model> Model::load(OwnedBytes bytes, size_t size, const LoadOptions& options) {
+  std::vector<ModelBuffer> buffers;
+  buffers.push_back({std::move(bytes), size});
+  return load(std::move(buffers), options);
+}
+
+std::unique_ptr<Model> Model::load(std::vector<ModelBuffer> buffers, const LoadOptions& options) {
   ModelParts parts;
-  parts.bytes = std::move(bytes);
-  parts.size = size;
-  parts.file = gguf::File::parse({parts.bytes.get(), size}, {options.allow_duplicate_keys});
+  parts.buffers = std::move(buffers);
+  std::vector<gguf::File> files;
+  files.reserve(parts.buffers.size());
+  for (size_t i = 0; i < parts.buffers.size(); ++i) {
+    const ModelBuffer& b = parts.buffers[i];
+    parts.size += b.size;
+    try {
+      files.push_back(gguf::File::parse({b.bytes.get(), b.size}, {options.allow_duplicate_keys}));
+    } catch (const Error& e) {
+      if (parts.buffers.size() == 1) throw;
+      fail(e.kind(), "part " + std::to_string(i + 1) + " of " +
+                         std::to_string(parts.buffers.size()) + ": " + e.what());
+    }
+  }
+  parts.file = gguf::File::join_split(std::move(files));
   const std::string arch(parts.file.get_string("general.architecture", ""));
   if (arch.empty()) {
     fail(ErrorKind::kFormat, "the model file has no 'general.architecture' metadata");

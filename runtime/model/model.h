@@ -24,6 +24,12 @@ using OwnedBytes = std::unique_ptr<uint8_t[], FreeDeleter>;
 
 OwnedBytes read_file(const std::string& path, size_t* size);  // native tools and tests
 
+// One GGUF file in memory: a whole model, or one part of a split set (gguf/split.h).
+struct ModelBuffer {
+  OwnedBytes bytes;
+  size_t size = 0;
+};
+
 struct ModelConfig {
   std::string architecture;  // general.architecture
   std::string name;          // general.name
@@ -50,8 +56,8 @@ struct LoadOptions {
 // What every architecture starts from: the bytes, their parse, the shared hyper-parameters
 // and the tokenizer.
 struct ModelParts {
-  OwnedBytes bytes;
-  size_t size = 0;
+  std::vector<ModelBuffer> buffers;  // one per file of a split set
+  size_t size = 0;                   // bytes over all of them
   gguf::File file;
   ModelConfig config;
   std::unique_ptr<Tokenizer> tokenizer;
@@ -60,6 +66,9 @@ struct ModelParts {
 class Model {
  public:
   static std::unique_ptr<Model> load(OwnedBytes bytes, size_t size, const LoadOptions& options);
+  // The files of a split set, in order (or a single file); each is checked as a GGUF of its
+  // own before the set is checked as a whole.
+  static std::unique_ptr<Model> load(std::vector<ModelBuffer> buffers, const LoadOptions& options);
   virtual ~Model() = default;
 
   const ModelConfig& config() const { return config_; }
@@ -82,7 +91,7 @@ class Model {
 
  protected:
   explicit Model(ModelParts parts);
-  OwnedBytes bytes_;
+  std::vector<ModelBuffer> buffers_;
   size_t size_ = 0;
   gguf::File file_;
   ModelConfig config_;

@@ -39,11 +39,11 @@ import type {
   CompletionCreateParamsStreaming,
 } from './openai.js';
 import { openAIFinishReason, responseId, toGenerateOptions, usageOf } from './openai.js';
-import type { Reply, Request, WireError, WireGenerateOptions, WireSource } from './protocol.js';
+import type { Reply, Request, WireError, WireFile, WireGenerateOptions, WireSource } from './protocol.js';
 import type { StopOptions } from './run.js';
 import { stopList } from './run.js';
 import { findCatalogEntry } from './catalog.js';
-import type { LoadProgress, ModelSource } from './source.js';
+import type { LoadProgress, ModelSource, ModelSources } from './source.js';
 import { renderChat } from './templates.js';
 
 export interface EngineOptions extends Omit<LoadOptions, 'signal'> {
@@ -52,7 +52,7 @@ export interface EngineOptions extends Omit<LoadOptions, 'signal'> {
    * a Uint8Array spanning all of its buffer) is transferred to the worker, not copied: it is
    * detached afterwards (pass bytes.slice() to keep a copy).
    */
-  model: ModelSource;
+  model: ModelSources;
   /**
    * Threads for the engine to use. Accepted and passed to the worker; today's engine is the
    * single-threaded WASM build, so it runs on one.
@@ -197,7 +197,12 @@ function attach(
   };
 }
 
-function wireSource(source: ModelSource): WireSource {
+function wireSource(source: ModelSources): WireSource {
+  if (Array.isArray(source)) return source.map((s: ModelSource) => wireFile(s));
+  return wireFile(source as ModelSource);
+}
+
+function wireFile(source: ModelSource): WireFile {
   if (source instanceof URL) return source.href;
   if (typeof source === 'string' && !isNode() && !findCatalogEntry(source) && !/^hf:\/\//i.test(source)) {
     // The worker resolves relative URLs against its own script; the caller meant the page.
@@ -210,6 +215,8 @@ function wireSource(source: ModelSource): WireSource {
 // Bytes move to the worker instead of being copied (a model is hundreds of MB): the caller's
 // ArrayBuffer is detached afterwards. A view of part of a buffer is copied, as is shared memory.
 function transferListOf(source: WireSource): ArrayBuffer[] {
+  // A buffer listed twice (two views of it) would make postMessage throw.
+  if (Array.isArray(source)) return [...new Set(source.flatMap((file) => transferListOf(file)))];
   if (source instanceof ArrayBuffer) return [source];
   if (
     ArrayBuffer.isView(source) &&
@@ -222,7 +229,8 @@ function transferListOf(source: WireSource): ArrayBuffer[] {
   return [];
 }
 
-function modelIdOf(source: ModelSource, info: ModelInfo): string {
+function modelIdOf(sources: ModelSources, info: ModelInfo): string {
+  const source: ModelSource | undefined = Array.isArray(sources) ? sources[0] : (sources as ModelSource);
   let name = '';
   if (typeof source === 'string' || source instanceof URL) {
     const text = source instanceof URL ? source.pathname : source.split(/[?#]/)[0]!;
@@ -231,7 +239,7 @@ function modelIdOf(source: ModelSource, info: ModelInfo): string {
     const fileName = (source as Blob & { name?: unknown }).name;
     if (typeof fileName === 'string') name = fileName;
   }
-  name = name.replace(/\.gguf$/i, '');
+  name = name.replace(/(-\d{5}-of-\d{5})?\.gguf$/i, '');
   return name || info.name || info.architecture;
 }
 
@@ -458,7 +466,7 @@ export class Engine {
   }
 
   /** Loads a model into this engine's worker, replacing the one it has. */
-  async load(model: ModelSource, options: Omit<EngineOptions, 'model' | 'worker'> = {}): Promise<ModelInfo> {
+  async load(model: ModelSources, options: Omit<EngineOptions, 'model' | 'worker'> = {}): Promise<ModelInfo> {
     const where = 'engine.load';
     checkObject(where, 'options', options);
     const signal = checkSignal(where, options.signal);

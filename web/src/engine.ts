@@ -126,6 +126,8 @@ export interface RawModule {
   _malloc(size: number): number;
   _free(ptr: number): void;
   loadModel(ptr: number, size: number, allowDuplicateKeys: boolean): RawModel;
+  /** The files of a split GGUF set, in order. */
+  loadModelParts(ptrs: number[], sizes: number[], allowDuplicateKeys: boolean): RawModel;
   loadTokenizer(ptr: number, size: number, allowDuplicateKeys: boolean): RawTokenizer;
 }
 

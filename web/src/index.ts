@@ -22,7 +22,7 @@ import {
   shown,
   toPipitError,
 } from './errors.js';
-import type { ModelSource, ProgressCallback } from './source.js';
+import type { ModelSources, ProgressCallback } from './source.js';
 import { copyIntoWasm } from './source.js';
 import type { StopOptions } from './run.js';
 import { generateWithStops, stopList } from './run.js';
@@ -45,7 +45,7 @@ export {
 } from './errors.js';
 export type { EngineVariant } from './engine.js';
 export type { PipitErrorKind } from './errors.js';
-export type { LoadProgress, ModelSource, ProgressCallback } from './source.js';
+export type { LoadProgress, ModelSource, ModelSources, ProgressCallback } from './source.js';
 export { cache } from './cache.js';
 export type { CachedModel } from './cache.js';
 export { catalog } from './catalog.js';
@@ -80,9 +80,10 @@ export interface LoadOptions {
   allowDuplicateKeys?: boolean;
   /**
    * Expected SHA-256 of the model file (64 hex digits), checked while it loads: a mismatch
-   * throws IntegrityError. Catalog models bring theirs when the catalog knows it.
+   * throws IntegrityError. Catalog models bring theirs when the catalog knows it. A split
+   * model takes an array, one hash per file in order.
    */
-  sha256?: string;
+  sha256?: string | readonly string[];
   /**
    * Downloads (http/https, hf://, catalog ids) are kept in the model cache and later loads of
    * the same URL read the cached copy with no network access (default true). See `cache`.
@@ -472,9 +473,11 @@ export class Pipit {
 
   /**
    * Loads a GGUF model. `source`: an http(s) URL (streamed, with progress), a relative URL in a
-   * page, a File/Blob, an ArrayBuffer or Uint8Array, or in Node a file path or file: URL.
+   * page, a File/Blob, an ArrayBuffer or Uint8Array, or in Node a file path or file: URL. A
+   * split GGUF set loads from its first file's URL or path (the others are found by name:
+   * `-00001-of-00003.gguf` -> `-00002-of-00003.gguf`...) or from an array of all its files.
    */
-  static async load(source: ModelSource, options: LoadOptions = {}): Promise<Pipit> {
+  static async load(source: ModelSources, options: LoadOptions = {}): Promise<Pipit> {
     const where = 'Pipit.load';
     if (options === null || typeof options !== 'object') {
       throw new InvalidArgumentError(`${where}: options must be an object`);
@@ -489,14 +492,22 @@ export class Pipit {
     }
     const start = now();
     const mod = await getModule();
-    const bytes = await copyIntoWasm(mod, source, {
+    const files = await copyIntoWasm(mod, source, {
       onProgress: options.onProgress,
       signal,
       sha256: options.sha256,
       cache: options.cache,
     });
     // From here the engine owns the bytes (it frees them itself if loading fails).
-    const raw = native(() => mod.loadModel(bytes.ptr, bytes.size, allowDup));
+    const raw = native(() =>
+      files.length === 1
+        ? mod.loadModel(files[0]!.ptr, files[0]!.size, allowDup)
+        : mod.loadModelParts(
+            files.map((f) => f.ptr),
+            files.map((f) => f.size),
+            allowDup,
+          ),
+    );
     try {
       return new Pipit(mod, raw, contextLength, threads, now() - start);
     } catch (e) {
@@ -510,7 +521,7 @@ export class Pipit {
    * `source` is anything Pipit.load accepts.
    */
   static loadTokenizer(
-    source: ModelSource,
+    source: ModelSources,
     options: TokenizerLoadOptions = {},
   ): Promise<PipitTokenizer> {
     return PipitTokenizer.load(source, options);

@@ -14,13 +14,15 @@ import type { StopOptions } from './run.js';
 export type WireGenerateOptions = Omit<GenerateTokensOptions, 'signal' | 'topLogits'> & StopOptions;
 
 /** A model source the worker can receive: URLs arrive absolute, whole buffers are transferred. */
-export type WireSource = string | Blob | ArrayBuffer | ArrayBufferView;
+export type WireFile = string | Blob | ArrayBuffer | ArrayBufferView;
+/** One file, or the files of a split GGUF set. */
+export type WireSource = WireFile | WireFile[];
 
 export interface WireLoadOptions {
   contextLength?: number;
   allowDuplicateKeys?: boolean;
   threads?: number;
-  sha256?: string;
+  sha256?: string | readonly string[];
   cache?: boolean;
 }
 

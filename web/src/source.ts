@@ -24,13 +24,21 @@ import { resolveHfUrl } from './hf.js';
  */
 export type ModelSource = string | URL | Blob | ArrayBuffer | ArrayBufferView;
 
+/**
+ * A model, or the files of a split GGUF set in any order (e.g. several `File`s from a picker).
+ * A URL or path naming the first file of a set (`name-00001-of-00003.gguf`) brings the others.
+ */
+export type ModelSources = ModelSource | readonly ModelSource[];
+
 export interface SourceOptions {
   onProgress?: ProgressCallback | undefined;
   signal?: AbortSignal | undefined;
-  /** Expected SHA-256 of the file (hex); a catalog model brings its own. */
-  sha256?: string | undefined;
+  /** Expected SHA-256 of the file (hex), one per file of a split set; a catalog model brings its own. */
+  sha256?: string | readonly string[] | undefined;
   /** Keep downloads for the next load and load cached ones without network (default true). */
   cache?: boolean | undefined;
+  /** Of a split set, load only the first file (all the metadata: enough for a tokenizer). */
+  firstFileOnly?: boolean | undefined;
 }
 
 /** `total` is 0 while the size is unknown (a response without Content-Length). */
@@ -411,35 +419,25 @@ function checkSha256(value: unknown): string | null {
   return value.toLowerCase();
 }
 
-/** Copies `source` into the WASM heap; the caller owns the returned allocation. */
-export async function copyIntoWasm(
-  mod: RawModule,
-  source: ModelSource,
-  options: SourceOptions = {},
-): Promise<WasmBytes> {
-  const load: Load = {
-    onProgress: options.onProgress,
-    signal: options.signal,
-    sha256: checkSha256(options.sha256),
-    cache: options.cache ?? true,
-  };
-  if (typeof load.cache !== 'boolean') {
-    throw new InvalidArgumentError('Pipit.load: cache must be true or false');
-  }
-  checkAbort(load.signal);
+/** A source once catalog ids, hf:// names and file: URLs are resolved. */
+type Part =
+  | { kind: 'bytes'; bytes: Uint8Array }
+  | { kind: 'blob'; blob: Blob }
+  | { kind: 'path'; path: string }
+  | { kind: 'url'; url: string };
+
+async function resolvePart(source: ModelSource, load: Load): Promise<Part> {
   if (source instanceof ArrayBuffer || ArrayBuffer.isView(source)) {
-    return fromBytes(mod, asBytes(source), load);
+    return { kind: 'bytes', bytes: asBytes(source) };
   }
-  if (typeof Blob !== 'undefined' && source instanceof Blob) {
-    return fromBlob(mod, source, load);
-  }
+  if (typeof Blob !== 'undefined' && source instanceof Blob) return { kind: 'blob', blob: source };
   let text: string;
   if (source instanceof URL) text = source.href;
   else if (typeof source === 'string') text = source;
   else {
     throw new InvalidArgumentError(
       'Pipit.load(source): source must be a catalog id, hf:// name, URL string, URL, ' +
-        'File/Blob, ArrayBuffer or Uint8Array',
+        'File/Blob, ArrayBuffer or Uint8Array, or an array of them (the files of a split model)',
     );
   }
   if (text.length === 0) throw new InvalidArgumentError('Pipit.load(source): empty source');
@@ -449,13 +447,185 @@ export async function copyIntoWasm(
     load.sha256 ??= entry.sha256;
   }
   text = resolveHfUrl(text);
-  if (/^https?:\/\//i.test(text)) return fromUrl(mod, text, load);
-  if (isNode()) {
-    if (/^file:/i.test(text)) {
-      const { fileURLToPath } = await import('node:url');
-      return fromPath(mod, fileURLToPath(text), load);
-    }
-    return fromPath(mod, text, load);
+  if (/^https?:\/\//i.test(text) || !isNode()) return { kind: 'url', url: text };
+  if (/^file:/i.test(text)) {
+    const { fileURLToPath } = await import('node:url');
+    return { kind: 'path', path: fileURLToPath(text) };
   }
-  return fromUrl(mod, text, load);
+  return { kind: 'path', path: text };
+}
+
+function loadPart(mod: RawModule, part: Part, load: Load): Promise<WasmBytes> {
+  switch (part.kind) {
+    case 'bytes':
+      return fromBytes(mod, part.bytes, load);
+    case 'blob':
+      return fromBlob(mod, part.blob, load);
+    case 'path':
+      return fromPath(mod, part.path, load);
+    case 'url':
+      return fromUrl(mod, part.url, load);
+  }
+}
+
+// gguf-split names part k of n NAME-0000k-of-0000n.gguf (k from 1, five digits each).
+const SPLIT_NAME = /^(.*)-(\d{5})-of-(\d{5})(\.gguf)$/i;
+
+function nameOf(part: Part): string | null {
+  if (part.kind === 'path') return part.path;
+  if (part.kind === 'url') return part.url.split(/[?#]/)[0]!;
+  if (part.kind === 'blob') {
+    const name = (part.blob as Blob & { name?: unknown }).name;
+    return typeof name === 'string' ? name : null;
+  }
+  return null;
+}
+
+/** Where `part` sits in a split set, by its name: index from 1. */
+function splitPosition(part: Part): { index: number; count: number } | null {
+  const m = SPLIT_NAME.exec(nameOf(part) ?? '');
+  return m ? { index: Number(m[2]), count: Number(m[3]) } : null;
+}
+
+/** The URL or path of every file of the set whose first file `part` names; [part] if none. */
+function expandSplitSet(part: Part): Part[] {
+  if (part.kind !== 'path' && part.kind !== 'url') return [part];
+  const where = part.kind === 'path' ? part.path : part.url;
+  const cut = part.kind === 'url' ? where.search(/[?#]|$/) : where.length;
+  const m = SPLIT_NAME.exec(where.slice(0, cut));
+  if (!m || m[3] === '00001') return [part];
+  if (m[2] !== '00001') {
+    throw new InvalidArgumentError(
+      `${where} is file ${Number(m[2])} of a model split into ${Number(m[3])}: load the first ` +
+        `file (${m[1]}-00001-of-${m[3]}${m[4]}), which brings the others`,
+    );
+  }
+  const count = Number(m[3]);
+  return Array.from({ length: count }, (_, i) => {
+    const name = `${m[1]}-${String(i + 1).padStart(5, '0')}-of-${m[3]}${m[4]}${where.slice(cut)}`;
+    return part.kind === 'path' ? { kind: 'path', path: name } : { kind: 'url', url: name };
+  });
+}
+
+/** Bytes of a part before loading it, for one progress total over a split set; null: unknown. */
+async function sizeOf(part: Part, which: string, load: Load): Promise<number | null> {
+  switch (part.kind) {
+    case 'bytes':
+      return part.bytes.byteLength;
+    case 'blob':
+      return part.blob.size;
+    case 'path': {
+      const fs = await import('node:fs/promises');
+      try {
+        return (await fs.stat(part.path)).size;
+      } catch (e) {
+        const reason = (e as Error).message;
+        throw new LoadError(`${which} of the split model, ${part.path}, cannot be read: ${reason}`, {
+          cause: e,
+        });
+      }
+    }
+    case 'url': {
+      const key = absoluteUrl(part.url);
+      if (load.cache && /^https?:\/\//i.test(key)) {
+        const hit = await cacheBackend().lookup(key).catch(() => null);
+        if (hit && hit.size > 0) return hit.size;
+      }
+      let response: Response;
+      try {
+        response = await fetch(part.url, {
+          method: 'HEAD',
+          ...(load.signal ? { signal: load.signal } : {}),
+        });
+      } catch {
+        return null; // the download itself reports what is wrong
+      }
+      if (response.status === 404 || response.status === 410) {
+        throw new LoadError(
+          `${which} of the split model, ${part.url}, is missing (HTTP ${response.status})`,
+        );
+      }
+      const length = Number(response.headers.get('content-length') ?? NaN);
+      const encoded = (response.headers.get('content-encoding') ?? 'identity') !== 'identity';
+      return response.ok && !encoded && Number.isSafeInteger(length) ? length : null;
+    }
+  }
+}
+
+function checkShas(value: unknown, count: number): (string | null)[] {
+  if (Array.isArray(value)) {
+    if (value.length !== count) {
+      throw new InvalidArgumentError(
+        `Pipit.load: sha256 has ${value.length} hashes but the model has ${count} files`,
+      );
+    }
+    return value.map(checkSha256);
+  }
+  if (count > 1 && value !== undefined && value !== null) {
+    throw new InvalidArgumentError(
+      `Pipit.load: the model has ${count} files; give sha256 as an array of ${count} hashes`,
+    );
+  }
+  return Array.from({ length: count }, () => checkSha256(value));
+}
+
+/**
+ * Copies `sources` into the WASM heap, one allocation per file (several for a split set, in
+ * order); the caller owns the returned allocations.
+ */
+export async function copyIntoWasm(
+  mod: RawModule,
+  sources: ModelSources,
+  options: SourceOptions = {},
+): Promise<WasmBytes[]> {
+  const load: Load = {
+    onProgress: options.onProgress,
+    signal: options.signal,
+    sha256: null,
+    cache: options.cache ?? true,
+  };
+  if (typeof load.cache !== 'boolean') {
+    throw new InvalidArgumentError('Pipit.load: cache must be true or false');
+  }
+  checkAbort(load.signal);
+  const list: readonly ModelSource[] = Array.isArray(sources) ? sources : [sources as ModelSource];
+  if (list.length === 0) throw new InvalidArgumentError('Pipit.load(source): empty array of sources');
+  let parts: Part[] = [];
+  for (const source of list) parts.push(await resolvePart(source, load));
+  if (parts.length === 1) {
+    parts = expandSplitSet(parts[0]!);
+  } else {
+    // Files picked together arrive in any order; their names say the right one.
+    const positions = parts.map(splitPosition);
+    if (positions.every((p) => p !== null)) {
+      const order = parts.map((part, i) => ({ part, index: positions[i]!.index }));
+      parts = order.sort((a, b) => a.index - b.index).map((o) => o.part);
+    }
+  }
+  if (options.firstFileOnly) parts = parts.slice(0, 1);
+  const catalogSha = load.sha256;
+  const shas = checkShas(options.sha256 ?? catalogSha ?? undefined, parts.length);
+  if (parts.length === 1) return [await loadPart(mod, parts[0]!, { ...load, sha256: shas[0]! })];
+
+  const which = (i: number): string => `file ${i + 1} of ${parts.length}`;
+  const sizes = await Promise.all(parts.map((part, i) => sizeOf(part, which(i), load)));
+  const total = sizes.every((s) => s !== null) ? sizes.reduce((a, b) => a! + b!, 0)! : 0;
+  const loaded: WasmBytes[] = [];
+  try {
+    let before = 0;
+    for (let i = 0; i < parts.length; ++i) {
+      checkAbort(load.signal);
+      const bytes = await loadPart(mod, parts[i]!, {
+        ...load,
+        sha256: shas[i]!,
+        onProgress: load.onProgress && ((p) => load.onProgress!({ loaded: before + p.loaded, total })),
+      });
+      loaded.push(bytes);
+      before += bytes.size;
+    }
+  } catch (e) {
+    for (const bytes of loaded) mod._free(bytes.ptr);
+    throw e;
+  }
+  return loaded;
 }

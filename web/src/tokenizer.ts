@@ -8,7 +8,7 @@
 import type { RawTokenizer } from './engine.js';
 import { getModule } from './engine.js';
 import { InvalidArgumentError, PipitError, native, shown } from './errors.js';
-import type { ModelSource, ProgressCallback } from './source.js';
+import type { ModelSources, ProgressCallback } from './source.js';
 import { copyIntoWasm } from './source.js';
 
 export interface TokenizerLoadOptions {
@@ -63,7 +63,7 @@ export class PipitTokenizer {
   }
 
   /** Loads the tokenizer of a GGUF file; `source` is what Pipit.load accepts. */
-  static async load(source: ModelSource, options: TokenizerLoadOptions = {}): Promise<PipitTokenizer> {
+  static async load(source: ModelSources, options: TokenizerLoadOptions = {}): Promise<PipitTokenizer> {
     const where = 'PipitTokenizer.load';
     if (options === null || typeof options !== 'object') {
       throw new InvalidArgumentError(`${where}: options must be an object`);
@@ -79,12 +79,13 @@ export class PipitTokenizer {
       throw new InvalidArgumentError(`${where}: signal must be an AbortSignal`);
     }
     const mod = await getModule();
-    const bytes = await copyIntoWasm(mod, source, {
+    const [bytes] = await copyIntoWasm(mod, source, {
       onProgress: options.onProgress,
       signal: options.signal,
+      firstFileOnly: true,
     });
     // The engine owns (and frees) the bytes from here, whether or not loading succeeds.
-    return new PipitTokenizer(native(() => mod.loadTokenizer(bytes.ptr, bytes.size, allowDup)));
+    return new PipitTokenizer(native(() => mod.loadTokenizer(bytes!.ptr, bytes!.size, allowDup)));
   }
 
   #tokenizer(where: string): RawTokenizer {
