@@ -50,12 +50,14 @@ const consoleErrors = [];
 function serve(req, res) {
   const url = new URL(req.url, 'http://x');
   const isolated = url.searchParams.has('isolated') || req.headers.referer?.includes('isolated');
+  // A page whose policy forgot 'wasm-unsafe-eval': loading must say so, not report a crash.
+  const noWasm = url.searchParams.has('no-wasm') || req.headers.referer?.includes('no-wasm');
   const send = (status, type, body) => {
     const headers = {
       'Content-Type': type,
       'Content-Length': body.length,
       'Cache-Control': 'no-store',
-      'Content-Security-Policy': CSP,
+      'Content-Security-Policy': noWasm ? CSP.replace(" 'wasm-unsafe-eval'", '') : CSP,
     };
     if (isolated) {
       headers['Cross-Origin-Opener-Policy'] = 'same-origin';
@@ -147,5 +149,20 @@ test('under the documented CSP the threaded engine runs on an isolated page', { 
   if (golden) assert.deepEqual(out.ids, golden.slice(0, 24));
   assert.deepEqual(out.violations, []);
   assert.deepEqual(consoleErrors.filter((m) => /Content Security Policy|EvalError|unsafe-eval/i.test(m)), []);
+  await page.close();
+});
+
+test('a policy without wasm-unsafe-eval makes loading fail with a LoadError that says what to add', { skip: skipReason ?? false }, async () => {
+  const page = await openPage('?no-wasm=1');
+  const error = await page.evaluate(async () => {
+    try {
+      await window.pipit.Pipit.load('model.gguf');
+      return null;
+    } catch (e) {
+      return { name: e.name, message: e.message };
+    }
+  });
+  assert.equal(error?.name, 'LoadError');
+  assert.match(error.message, /Content-Security-Policy does not allow WebAssembly: add 'wasm-unsafe-eval' to its script-src/);
   await page.close();
 });

@@ -25,6 +25,10 @@ let base = '';
 let browser = null;
 const sockets = new Set();
 
+const DEMO_CSP =
+  "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self' blob:; connect-src 'self'; " +
+  "style-src 'self'; img-src 'self' data:";
+
 function serve(req, res) {
   const pathname = decodeURIComponent(new URL(req.url, 'http://x').pathname);
   let file = pathname === '/model.gguf' ? modelFile : path.join(siteDir, pathname);
@@ -36,6 +40,9 @@ function serve(req, res) {
     'Content-Type': SITE_TYPES[path.extname(file)] ?? 'application/octet-stream',
     'Content-Length': body.length,
     'Cache-Control': 'no-cache',
+    // The demo runs under the policy the README documents (blob: for the pthread worker that
+    // Vite inlines): it evaluates no code.
+    'Content-Security-Policy': DEMO_CSP,
   });
   res.end(body);
 }
@@ -69,6 +76,9 @@ async function isolatedPage(query = '', viewport = { width: 1280, height: 900 })
   const page = await context.newPage();
   const errors = [];
   page.on('pageerror', (e) => errors.push(e.message));
+  page.on('console', (m) => {
+    if (/Content Security Policy/.test(m.text())) errors.push(m.text());
+  });
   await page.goto(`${base}/${query}`);
   await page.waitForFunction(() => window.crossOriginIsolated === true, null, { timeout: 20000 });
   console.log(`# isolated by the service worker after ${Date.now() - started} ms`);
@@ -139,6 +149,7 @@ test('the demo loads stories260K, generates, and shows stats, tokens and attenti
   try {
     await waitForText(page, '#load-status', 'Loaded');
     assert.match(await page.textContent('#stats dd[data-stat="Threads"]'), /^\d+$/);
+    assert.equal(await page.textContent('#stats dd[data-stat="Build"]'), 'threaded (pipit-mt.wasm), SIMD128');
     assert.equal(await page.isHidden('#isolation'), true, 'an isolated page shows no threads-off notice');
     // Long tasks on the page's main thread, observed from before the generation starts.
     await page.evaluate(() => {
@@ -214,6 +225,7 @@ test('without isolation the page says threads are off and still generates', { sk
     await waitForText(page, '#load-status', 'Loaded');
     assert.match(await page.textContent('#isolation'), /Threads are off: this page is not cross-origin isolated/);
     assert.equal(await page.textContent('#stats dd[data-stat="Threads"]'), '1 (not cross-origin isolated)');
+    assert.equal(await page.textContent('#stats dd[data-stat="Build"]'), 'single thread (pipit.wasm), SIMD128');
     assert.ok((await generate(page, 'Once upon a time', 8)).length > 0);
     // Chat: the system prompt and message go through a chat template (ChatML for this model).
     await page.check('input[name="mode"][value="chat"]');

@@ -120,6 +120,14 @@ export function toPipitError(e: unknown): PipitError {
       default:
         break;
     }
+    // Emscripten reports a refused compile as an abort, which is no bug of ours: say what to fix.
+    if (/Content Security [Pp]olicy/.test(message)) {
+      return new LoadError(
+        `the page's Content-Security-Policy does not allow WebAssembly: add 'wasm-unsafe-eval' ` +
+          `to its script-src (see pipit's README, Security) (${message})`,
+        { cause: e },
+      );
+    }
     if (typeof WebAssembly !== 'undefined' && e instanceof WebAssembly.RuntimeError) {
       return new PipitError(
         `the WASM engine crashed (${message}); this is a bug in pipit, and this model ` +
