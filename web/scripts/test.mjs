@@ -180,7 +180,7 @@ function printSummary(results) {
 }
 
 function parseArgs(argv) {
-  const options = { tiers: TIERS, build: true, deps: true, filter: undefined, timeoutMs: 30 * 60 * 1000, fuzzSeconds: 30 };
+  const options = { tiers: TIERS, build: true, deps: true, filter: undefined, timeoutMs: 30 * 60 * 1000, fuzzSeconds: 60 };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const value = () => {
