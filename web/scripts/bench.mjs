@@ -186,6 +186,7 @@ const TYPES = {
   '.mjs': 'text/javascript; charset=utf-8',
   '.wasm': 'application/wasm',
   '.map': 'application/json',
+  '.json': 'application/json',
   '.gguf': 'application/octet-stream',
 };
 
