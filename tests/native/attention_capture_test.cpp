@@ -91,17 +91,7 @@ TEST(AttentionCapture, SlidingWindowKeysBeyondTheWindowAreZero) {
   check_capture_against_direct_softmax(3);
 }
 
-class SessionAttentionTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    const std::string path = testing::model_path("stories260K/stories260K.gguf");
-    PIPIT_REQUIRE_FILE(path);
-    size_t size = 0;
-    OwnedBytes bytes = read_file(path, &size);
-    model_ = Model::load(std::move(bytes), size, {});
-  }
-  std::unique_ptr<Model> model_;
-};
+using SessionAttentionTest = testing::StoriesModelTest;
 
 TEST_F(SessionAttentionTest, RowsAreCausalDistributionsAndPrefixesAgree) {
   const ModelConfig& c = model_->config();

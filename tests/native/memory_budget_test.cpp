@@ -19,17 +19,7 @@ class BudgetScope {
   ~BudgetScope() { set_memory_budget(0); }
 };
 
-class MemoryBudgetTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    const std::string path = testing::model_path("stories260K/stories260K.gguf");
-    PIPIT_REQUIRE_FILE(path);
-    size_t size = 0;
-    OwnedBytes bytes = read_file(path, &size);
-    model_ = Model::load(std::move(bytes), size, {});
-  }
-  std::unique_ptr<Model> model_;
-};
+using MemoryBudgetTest = testing::StoriesModelTest;
 
 TEST_F(MemoryBudgetTest, ContextTooLargeFailsBeforeAllocatingAndSaysWhatFits) {
   // stories260K: 5 layers, 4 KV heads of 8 -> 1280 bytes of keys and values per position,

@@ -15,16 +15,8 @@
 namespace pipit {
 namespace {
 
-class SessionTest : public ::testing::Test {
+class SessionTest : public testing::StoriesModelTest {
  protected:
-  void SetUp() override {
-    const std::string path = testing::model_path("stories260K/stories260K.gguf");
-    PIPIT_REQUIRE_FILE(path);
-    size_t size = 0;
-    OwnedBytes bytes = read_file(path, &size);
-    model_ = Model::load(std::move(bytes), size, {});
-  }
-
   ErrorKind error_of(const std::function<void()>& f) {
     try {
       f();
@@ -35,7 +27,6 @@ class SessionTest : public ::testing::Test {
     return ErrorKind::kInternal;
   }
 
-  std::unique_ptr<Model> model_;
   std::string last_message_;
 };
 

@@ -3,9 +3,18 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <memory>
 #include <string>
 
 #include <gtest/gtest.h>
+
+#include "model/model.h"
+
+// Skips the test, visibly, when a shared file is absent.
+#define PIPIT_REQUIRE_FILE(path)                                                            \
+  do {                                                                                      \
+    if (!std::filesystem::exists(path)) GTEST_SKIP() << "model file not found: " << (path); \
+  } while (0)
 
 namespace pipit::testing {
 
@@ -25,10 +34,17 @@ inline std::string model_path(const std::string& relative) {
   return models_dir() + "/" + relative;
 }
 
-}  // namespace pipit::testing
+// A test fixture holding stories260K, the one real model in ../shared; skips without it.
+class StoriesModelTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const std::string path = model_path("stories260K/stories260K.gguf");
+    PIPIT_REQUIRE_FILE(path);
+    size_t size = 0;
+    OwnedBytes bytes = read_file(path, &size);
+    model_ = Model::load(std::move(bytes), size, {});
+  }
+  std::unique_ptr<Model> model_;
+};
 
-// Skips the test, visibly, when a shared file is absent.
-#define PIPIT_REQUIRE_FILE(path)                                                            \
-  do {                                                                                      \
-    if (!std::filesystem::exists(path)) GTEST_SKIP() << "model file not found: " << (path); \
-  } while (0)
+}  // namespace pipit::testing
