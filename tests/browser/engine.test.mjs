@@ -6,7 +6,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 
 import { existing, repoRoot, storiesPath } from '../node/helpers.mjs';
-import { TYPES, launchChromium, libFile, skipReasonFor, startServer } from './harness.mjs';
+import { TYPES, launchChromium, libFile, skipReasonFor, startServer, closeAll } from './harness.mjs';
 
 const modelFile = existing(storiesPath);
 const jinjaFile = path.join(repoRoot, 'node_modules', '@huggingface', 'jinja', 'dist', 'index.js');
@@ -54,12 +54,7 @@ before(async () => {
 });
 
 after(async () => {
-  await page?.close().catch(() => undefined);
-  await browser?.close().catch(() => undefined);
-  if (server) {
-    server.closeAllConnections();
-    await new Promise((r) => server.close(r));
-  }
+  await closeAll({ page, browser, server });
 });
 
 test('a chat completion streams from a Web Worker while the page keeps ticking', async (t) => {

@@ -7,7 +7,7 @@ import { after, before, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 
 import { GOLDEN_TEXT_START, existing, goldenIds, libDir, storiesPath } from '../node/helpers.mjs';
-import { TYPES, launchChromium, libFile, skipReasonFor, startServer } from './harness.mjs';
+import { TYPES, launchChromium, libFile, skipReasonFor, startServer, closeAll } from './harness.mjs';
 
 const modelFile = existing(storiesPath);
 const skipReason = skipReasonFor(modelFile, storiesPath);
@@ -52,12 +52,7 @@ before(async () => {
 });
 
 after(async () => {
-  await page?.close().catch(() => undefined);
-  await browser?.close().catch(() => undefined);
-  if (server) {
-    server.closeAllConnections();
-    await new Promise((r) => server.close(r));
-  }
+  await closeAll({ page, browser, server });
 });
 
 test('greedy 64 tokens in Chromium give the golden ids', async (t) => {

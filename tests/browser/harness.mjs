@@ -41,6 +41,16 @@ export async function startServer(handler) {
   return { server, base: `http://127.0.0.1:${server.address().port}` };
 }
 
+// Closes what a test file opened (any may be null when the file was skipped).
+export async function closeAll({ page = null, browser = null, server = null }) {
+  await page?.close().catch(() => undefined);
+  await browser?.close().catch(() => undefined);
+  if (server) {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  }
+}
+
 // Headless Chromium without the background traffic this machine's closed network refuses.
 export async function launchChromium(extraArgs = []) {
   const { chromium } = await import('playwright-core');

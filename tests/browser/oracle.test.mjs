@@ -18,7 +18,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 
 import { repoRoot } from '../node/helpers.mjs';
-import { CHROMIUM, TYPES, launchChromium, libFile, startServer } from './harness.mjs';
+import { CHROMIUM, TYPES, launchChromium, libFile, startServer, closeAll } from './harness.mjs';
 
 const GGUF_TOOL = path.join(repoRoot, 'build', 'native', 'pipit-gguf');
 const WLLAMA_DIR = path.join(repoRoot, 'node_modules', '@wllama', 'wllama', 'esm');
@@ -122,12 +122,7 @@ before(async () => {
 });
 
 after(async () => {
-  await page?.close().catch(() => undefined);
-  await browser?.close().catch(() => undefined);
-  if (server) {
-    server.closeAllConnections();
-    await new Promise((r) => server.close(r));
-  }
+  await closeAll({ page, browser, server });
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 
