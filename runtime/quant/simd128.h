@@ -130,6 +130,29 @@ inline V dot_i8(V a, V b) {
   const V hi = wasm_i16x8_extmul_high_i8x16(a, b);
   return wasm_i32x4_extadd_pairwise_i16x8(wasm_i16x8_add(lo, hi));
 }
+// Eight int16 lanes whose total is the dot product of 16 pairs: u in [0, 127] (unsigned
+// weight quants, before any offset), x any int8 but -128. Each lane holds two products.
+// Relaxed SIMD does this in one instruction (x86 pmaddubsw), exact for u below 128.
+inline V dot_u7_pairs(V u, V x) {
+#if defined(__wasm_relaxed_simd__)
+  return (V)__builtin_wasm_relaxed_dot_i8x16_i7x16_s_i16x8((__i8x16)x, (__i8x16)u);
+#else
+  return wasm_i16x8_add(wasm_i16x8_extmul_low_i8x16(u, x), wasm_i16x8_extmul_high_i8x16(u, x));
+#endif
+}
+// Four int32 lanes: pairs of int16 lanes multiplied and added (widening before the add).
+inline V madd_i16(V a, V b) {
+  return wasm_i32x4_dot_i16x8(a, b);
+}
+inline V add_i16(V a, V b) {
+  return wasm_i16x8_add(a, b);
+}
+inline V splat_i16(int16_t v) {
+  return wasm_i16x8_splat(v);
+}
+inline V sub_i32(V a, V b) {
+  return wasm_i32x4_sub(a, b);
+}
 
 #else
 
@@ -233,6 +256,21 @@ inline float sum_f32(F v) {
 inline V dot_i8(V a, V b) {
   const V products = _mm_maddubs_epi16(_mm_abs_epi8(a), _mm_sign_epi8(b, a));
   return _mm_madd_epi16(products, _mm_set1_epi16(1));
+}
+inline V dot_u7_pairs(V u, V x) {
+  return _mm_maddubs_epi16(u, x);
+}
+inline V madd_i16(V a, V b) {
+  return _mm_madd_epi16(a, b);
+}
+inline V add_i16(V a, V b) {
+  return _mm_add_epi16(a, b);
+}
+inline V splat_i16(int16_t v) {
+  return _mm_set1_epi16(v);
+}
+inline V sub_i32(V a, V b) {
+  return _mm_sub_epi32(a, b);
 }
 
 #endif
