@@ -149,7 +149,7 @@ test('the demo loads stories260K, generates, and shows stats, tokens and attenti
   try {
     await waitForText(page, '#load-status', 'Loaded');
     assert.match(await page.textContent('#stats dd[data-stat="Threads"]'), /^\d+$/);
-    assert.equal(await page.textContent('#stats dd[data-stat="Build"]'), 'threaded (pipit-mt.wasm), SIMD128');
+    assert.equal(await page.textContent('#stats dd[data-stat="Build"]'), 'threaded (pipit-mt-relaxed.wasm), relaxed SIMD');
     assert.equal(await page.isHidden('#isolation'), true, 'an isolated page shows no threads-off notice');
     // Long tasks on the page's main thread, observed from before the generation starts.
     await page.evaluate(() => {
@@ -225,7 +225,7 @@ test('without isolation the page says threads are off and still generates', { sk
     await waitForText(page, '#load-status', 'Loaded');
     assert.match(await page.textContent('#isolation'), /Threads are off: this page is not cross-origin isolated/);
     assert.equal(await page.textContent('#stats dd[data-stat="Threads"]'), '1 (not cross-origin isolated)');
-    assert.equal(await page.textContent('#stats dd[data-stat="Build"]'), 'single thread (pipit.wasm), SIMD128');
+    assert.equal(await page.textContent('#stats dd[data-stat="Build"]'), 'single thread (pipit-relaxed.wasm), relaxed SIMD');
     assert.ok((await generate(page, 'Once upon a time', 8)).length > 0);
     // Chat: the system prompt and message go through a chat template (ChatML for this model).
     await page.check('input[name="mode"][value="chat"]');

@@ -1,6 +1,8 @@
 // The threaded engine in headless Chromium: a cross-origin isolated page (COOP/COEP) computes
 // with two threads and gets the same golden ids as one thread; a plain page falls back to the
-// single-thread engine.
+// single-thread engine. Chromium has relaxed SIMD, so both pages get the -relaxed builds; pages
+// where WebAssembly.validate says no to it (as in a browser without it) get the SIMD128 ones,
+// and the same ids.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -16,7 +18,9 @@ const skipReason =
   (!fs.existsSync(threadedEngine) ? `the threaded engine ${threadedEngine} is not built` : null);
 
 const PAGE = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>threads</title></head>
-<body><script type="module">
+<body><script>
+  if (location.search === '?without-relaxed-simd') WebAssembly.validate = () => false;
+</script><script type="module">
   import * as pipit from '/lib/index.js';
   window.pipit = pipit;
   window.pipitReady = true;
@@ -56,16 +60,16 @@ after(async () => {
   await new Promise((r) => (server ? server.close(r) : r()));
 });
 
-async function greedyIn(where, threads) {
+async function greedyIn(where, threads, query = '') {
   const page = await browser.newPage();
   try {
-    await page.goto(`${base}/${where}/test.html`);
+    await page.goto(`${base}/${where}/test.html${query}`);
     await page.waitForFunction(() => window.pipitReady === true, null, { timeout: 20000 });
     return await page.evaluate(async (threads) => {
       const model = await window.pipit.Pipit.load('/model.gguf', { threads });
       const ids = [];
       for await (const step of model.generateTokens('', { maxTokens: 64, temperature: 0 })) ids.push(step.token);
-      const result = { isolated: crossOriginIsolated, threads: model.info.threads, ids };
+      const result = { isolated: crossOriginIsolated, threads: model.info.threads, engine: model.info.engine, ids };
       model.dispose();
       return result;
     }, threads);
@@ -78,6 +82,7 @@ test('an isolated page computes with two threads and gets the golden ids', { ski
   const r = await greedyIn('isolated', 2);
   assert.equal(r.isolated, true);
   assert.equal(r.threads, 2);
+  assert.equal(r.engine, 'pipit-mt-relaxed');
   assert.deepEqual(r.ids, goldenIds());
 });
 
@@ -85,5 +90,16 @@ test('a plain page falls back to one thread', { skip: skipReason ?? false }, asy
   const r = await greedyIn('plain', 2);
   assert.equal(r.isolated, false);
   assert.equal(r.threads, 1);
+  assert.equal(r.engine, 'pipit-relaxed');
   assert.deepEqual(r.ids, goldenIds());
+});
+
+test('without relaxed SIMD both pages get the SIMD128 engines and the golden ids', { skip: skipReason ?? false }, async () => {
+  const isolated = await greedyIn('isolated', 2, '?without-relaxed-simd');
+  assert.equal(isolated.engine, 'pipit-mt');
+  assert.equal(isolated.threads, 2);
+  assert.deepEqual(isolated.ids, goldenIds());
+  const plain = await greedyIn('plain', 2, '?without-relaxed-simd');
+  assert.equal(plain.engine, 'pipit');
+  assert.deepEqual(plain.ids, goldenIds());
 });

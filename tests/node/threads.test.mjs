@@ -70,3 +70,25 @@ test('createEngine in Node computes with two threads inside its worker', { skip:
     engine.dispose();
   }
 });
+
+// Node 20 has relaxed SIMD behind a flag: with it, the package picks the relaxed threaded
+// engine, whose integer dot products are exact, so the tokens are those of the SIMD128 one.
+test('with relaxed SIMD Node runs pipit-mt-relaxed and gets the same tokens', { skip: skipStories || (kQuants ? false : 'missing synth-llama-Q4_K_M.gguf') }, async () => {
+  const script = `
+    const { Pipit } = await import(${JSON.stringify(pathToFileURL(path.join(libDir, 'index.js')).href)});
+    const out = {};
+    for (const [name, file, prompt, n] of ${JSON.stringify([['stories', stories, '', 64], ['kQuants', kQuants, 'The quick brown fox', 32]])}) {
+      const model = await Pipit.load(file, { threads: 2 });
+      const ids = [];
+      for await (const s of model.generateTokens(prompt, { maxTokens: n, temperature: 0, ignoreEos: true })) ids.push(s.token);
+      out[name] = { engine: model.info.engine, ids };
+      model.dispose();
+    }
+    console.log(JSON.stringify(out));`;
+  const { execFileSync } = await import('node:child_process');
+  const stdout = execFileSync(process.execPath, ['--experimental-wasm-relaxed-simd', '--input-type=module', '-e', script], { encoding: 'utf8' });
+  const relaxed = JSON.parse(stdout.trim().split('\n').pop());
+  assert.equal(relaxed.stories.engine, 'pipit-mt-relaxed');
+  assert.deepEqual(relaxed.stories.ids, (await runWith(stories, 2, '', 64)).ids);
+  assert.deepEqual(relaxed.kQuants.ids, (await runWith(kQuants, 2, 'The quick brown fox', 32)).ids);
+});

@@ -15,6 +15,10 @@ export const NATIVE_DIR = path.join(ROOT, 'build', 'native');
 export const WASM_DIR = path.join(ROOT, 'build', 'wasm');
 // The threaded engine: the same sources with pthreads, without the test suite.
 export const WASM_MT_DIR = path.join(ROOT, 'build', 'wasm-mt');
+// Both again with relaxed SIMD, compiled by clang-16 (see CMakeLists.txt); the single-thread
+// one carries the test suite, which runs against the relaxed kernels.
+export const WASM_RELAXED_DIR = path.join(ROOT, 'build', 'wasm-relaxed');
+export const WASM_MT_RELAXED_DIR = path.join(ROOT, 'build', 'wasm-mt-relaxed');
 const WEB_WASM_DIR = path.join(ROOT, 'web', 'lib', 'wasm');
 
 // ccache keys on the compiler's command line, which holds absolute source paths; rewriting them
@@ -70,19 +74,25 @@ export function buildNative({ fresh = false } = {}) {
 export function buildWasm({ fresh = false } = {}) {
   requireTool('emcmake', 'emscripten');
   requireTool('ninja', 'ninja-build');
+  requireTool('clang-16', 'clang-16');
   const env = emscriptenEnv();
+  // Emscripten 3.1.6 calls clang-<CLANG_ADD_VERSION>; Debian's config says 14.
+  const relaxedEnv = { ...env, EM_CLANG_ADD_VERSION: '16' };
+  const threaded = ['-DPIPIT_THREADS=ON', '-DPIPIT_BUILD_TESTS=OFF'];
   const trees = [
-    { dir: WASM_DIR, label: 'wasm build', flags: [] },
-    { dir: WASM_MT_DIR, label: 'threaded wasm build', flags: ['-DPIPIT_THREADS=ON', '-DPIPIT_BUILD_TESTS=OFF'] },
+    { dir: WASM_DIR, label: 'wasm build', flags: [], env },
+    { dir: WASM_MT_DIR, label: 'threaded wasm build', flags: threaded, env },
+    { dir: WASM_RELAXED_DIR, label: 'relaxed-SIMD wasm build', flags: ['-DPIPIT_RELAXED_SIMD=ON'], env: relaxedEnv },
+    { dir: WASM_MT_RELAXED_DIR, label: 'threaded relaxed-SIMD wasm build', flags: [...threaded, '-DPIPIT_RELAXED_SIMD=ON'], env: relaxedEnv },
   ];
   for (const tree of trees) {
     if (fresh) rmSync(tree.dir, { recursive: true, force: true });
     dropForeignTree(tree.dir, { emscripten: true });
     timed(tree.label, () => {
       if (!existsSync(path.join(tree.dir, 'build.ninja'))) {
-        run('emcmake', ['cmake', '-S', ROOT, '-B', tree.dir, '-G', 'Ninja', '-DCMAKE_BUILD_TYPE=Release', ...tree.flags], { env });
+        run('emcmake', ['cmake', '-S', ROOT, '-B', tree.dir, '-G', 'Ninja', '-DCMAKE_BUILD_TYPE=Release', ...tree.flags], { env: tree.env });
       }
-      run('ninja', ['-C', tree.dir, `-j${JOBS}`], { env });
+      run('ninja', ['-C', tree.dir, `-j${JOBS}`], { env: tree.env });
     });
   }
 }
@@ -95,6 +105,11 @@ export function copyEngine() {
   // .wasm is byte for byte the browser's pipit-mt.wasm (only the JS glue differs), which the
   // loader reads instead of shipping a second copy.
   copyEngineFiles(path.join(WASM_MT_DIR, 'node'), ['pipit-mt.js', 'pipit-mt.worker.js', 'package.json'], path.join(WEB_WASM_DIR, 'node'));
+  // In browsers the loader hands every threaded engine pipit-mt.worker.js (a generic script
+  // that imports the engine it is given), so only Node's glue needs the relaxed one's worker.
+  copyEngineFiles(WASM_RELAXED_DIR, ['pipit-relaxed.js', 'pipit-relaxed.wasm']);
+  copyEngineFiles(WASM_MT_RELAXED_DIR, ['pipit-mt-relaxed.js', 'pipit-mt-relaxed.wasm']);
+  copyEngineFiles(path.join(WASM_MT_RELAXED_DIR, 'node'), ['pipit-mt-relaxed.js', 'pipit-mt-relaxed.worker.js'], path.join(WEB_WASM_DIR, 'node'));
 }
 
 function copyEngineFiles(fromDir, files, toDir = WEB_WASM_DIR) {

@@ -16,9 +16,10 @@ export const DEB_PACKAGES = {
   // outputs; unicode-data: the tokenizer's character tables)
   native: ['g++', 'cmake', 'ninja-build', 'ccache', 'googletest', 'libgtest-dev', 'libxsimd-dev',
     'nlohmann-json3-dev', 'unicode-data'],
-  // the WASM build (the gtest suite under node, and the npm package's engine)
+  // the WASM build (the gtest suite under node, and the npm package's engines; clang-16
+  // compiles the relaxed-SIMD ones, which clang 14 cannot; Emscripten's wasm-ld-14 links them)
   wasm: ['emscripten', 'node-acorn', 'cmake', 'ninja-build', 'ccache', 'googletest', 'libxsimd-dev',
-    'nlohmann-json3-dev', 'unicode-data'],
+    'nlohmann-json3-dev', 'unicode-data', 'clang-16'],
   // the sanitize and fuzz tiers: clang with compiler-rt (AddressSanitizer, UBSan, libFuzzer)
   sanitize: ['clang', 'libclang-rt-14-dev', 'cmake', 'ninja-build', 'ccache', 'googletest',
     'libgtest-dev', 'libxsimd-dev', 'nlohmann-json3-dev', 'unicode-data'],

@@ -2,6 +2,7 @@
 // `npm test`: installs what is missing, builds, then runs every test tier in order:
 //   native   build/native/pipit_tests           (gtest, x86-64)
 //   wasm     node build/wasm/pipit_tests.js      (the same gtest suite in WebAssembly)
+//   relaxed  node build/wasm-relaxed/pipit_tests.js  (again, built with relaxed SIMD)
 //   node     node --test tests/node/**/*.test.mjs     (the npm package under Node)
 //   browser  node --test tests/browser/**/*.test.mjs  (the package in headless Chromium)
 //   sanitize build/asan/pipit_tests       (the gtest suite under ASan + UBSan, clang)
@@ -18,11 +19,12 @@ import { build } from './build.mjs';
 import { ensureDeps } from './ensure-deps.mjs';
 import { ASAN_DIR, buildAsan, runFuzz, sanitizerEnv } from './fuzz.mjs';
 
-const TIERS = ['native', 'wasm', 'node', 'browser', 'sanitize', 'fuzz'];
+const TIERS = ['native', 'wasm', 'relaxed', 'node', 'browser', 'sanitize', 'fuzz'];
 // What each tier needs built, and which Debian packages.
 const NEEDS = {
   native: { build: ['native'], deps: ['native'] },
   wasm: { build: ['wasm'], deps: ['wasm'] },
+  relaxed: { build: ['wasm'], deps: ['wasm'] },
   node: { build: ['wasm', 'ts'], deps: ['wasm'] },
   browser: { build: ['wasm', 'ts'], deps: ['wasm', 'browser'] },
   sanitize: { build: ['asan'], deps: ['sanitize'] },
@@ -91,7 +93,7 @@ export function judge(tier, run, counts) {
 async function runGtest(tier, command, args, options) {
   const sources = findFiles(path.join(ROOT, 'tests', 'native'), ['.cpp']);
   if (sources.length === 0) return result(tier, 'SKIPPED', {}, 'no test files in tests/native/');
-  const binary = args.length ? args[0] : command;
+  const binary = args.find((a) => a.endsWith('.js')) ?? command;
   if (!existsSync(binary)) return result(tier, 'FAILED', { failed: 1 }, `${path.relative(ROOT, binary)} was not built`);
   const extra = options.filter ? [`--gtest_filter=${options.filter}`] : [];
   const run = await runCaptured(command, [...args, '--gtest_color=no', ...extra], {
@@ -137,6 +139,11 @@ async function runTier(tier, options) {
       break;
     case 'wasm':
       res = await runGtest(tier, process.execPath, [path.join(ROOT, 'build', 'wasm', 'pipit_tests.js')], options);
+      break;
+    case 'relaxed':
+      // Node 20's V8 has relaxed SIMD behind a flag (browsers ship it).
+      res = await runGtest(tier, process.execPath,
+        ['--experimental-wasm-relaxed-simd', path.join(ROOT, 'build', 'wasm-relaxed', 'pipit_tests.js')], options);
       break;
     case 'node':
       res = await runNodeTests(tier, 'node', options);

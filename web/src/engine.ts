@@ -153,16 +153,48 @@ export function isNode(): boolean {
  * Which build of the engine runs: `pipit` computes on one thread, `pipit-mt` is the threaded
  * one (one worker per core). Browsers give WebAssembly threads (SharedArrayBuffer) only to
  * cross-origin isolated pages and their workers, so a plain page gets `pipit`; Node always
- * gets `pipit-mt` (a CommonJS build for worker_threads, in wasm/node/).
+ * gets `pipit-mt` (a CommonJS build for worker_threads, in wasm/node/). Each has a
+ * `-relaxed` twin using relaxed SIMD's int8 dot product, picked wherever the runtime accepts
+ * that instruction (Chromium since 114; Node 20 only with --experimental-wasm-relaxed-simd).
  */
-export type EngineVariant = 'pipit' | 'pipit-mt';
+export type EngineVariant = 'pipit' | 'pipit-mt' | 'pipit-relaxed' | 'pipit-mt-relaxed';
+
+// A module whose one function computes i16x8.relaxed_dot_i8x16_i7x16_s (opcode 0xfd 0x112) of
+// two zero vectors: valid exactly where the engine would run.
+const RELAXED_DOT_PROBE = new Uint8Array([
+  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // magic, version
+  0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7b, // types: () -> v128
+  0x03, 0x02, 0x01, 0x00, // functions: one of type 0
+  0x0a, 0x2b, 0x01, 0x29, 0x00, // code: one body of 41 bytes, no locals
+  0xfd, 0x0c, ...new Array<number>(16).fill(0), // v128.const 0
+  0xfd, 0x0c, ...new Array<number>(16).fill(0), // v128.const 0
+  0xfd, 0x92, 0x02, // i16x8.relaxed_dot_i8x16_i7x16_s
+  0x0b, // end
+]);
+
+let relaxedSimd: boolean | null = null;
+
+export function hasRelaxedSimd(): boolean {
+  if (relaxedSimd === null) {
+    try {
+      relaxedSimd = WebAssembly.validate(RELAXED_DOT_PROBE);
+    } catch {
+      relaxedSimd = false;
+    }
+  }
+  return relaxedSimd;
+}
 
 export function engineVariant(): EngineVariant {
-  if (isNode()) return 'pipit-mt';
   const g = globalThis as { crossOriginIsolated?: boolean; SharedArrayBuffer?: unknown };
-  return g.crossOriginIsolated === true && typeof g.SharedArrayBuffer === 'function'
-    ? 'pipit-mt'
-    : 'pipit';
+  const threaded =
+    isNode() || (g.crossOriginIsolated === true && typeof g.SharedArrayBuffer === 'function');
+  const base = threaded ? 'pipit-mt' : 'pipit';
+  return hasRelaxedSimd() ? `${base}-relaxed` : base;
+}
+
+function isThreaded(variant: EngineVariant): boolean {
+  return variant.startsWith('pipit-mt');
 }
 
 let nodeCores: number | null = null;
@@ -177,7 +209,7 @@ async function countNodeCores(): Promise<number> {
 
 /** The cores the engine can compute with: the threaded engine has one worker per core. */
 export async function availableCores(): Promise<number> {
-  if (engineVariant() === 'pipit') return 1;
+  if (!isThreaded(engineVariant())) return 1;
   if (isNode()) return countNodeCores();
   const n = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator
     ?.hardwareConcurrency;
@@ -200,7 +232,7 @@ async function instantiate(): Promise<RawModule> {
   // Node's threaded glue differs from the browser's, the .wasm they load does not. Bundlers
   // emit what a `./wasm/${...}` template names; Node's glue is joined so they leave it out.
   const jsUrl =
-    isNode() && variant === 'pipit-mt'
+    isNode() && isThreaded(variant)
       ? new URL('./wasm/node/' + variant + '.js', import.meta.url)
       : new URL(`./wasm/${variant}.js`, import.meta.url);
   const wasmUrl = new URL(`./wasm/${variant}.wasm`, import.meta.url);
@@ -228,7 +260,7 @@ async function instantiate(): Promise<RawModule> {
         cause: e,
       });
     }
-    if (variant === 'pipit-mt') args.pthreadPoolSize = await countNodeCores();
+    if (isThreaded(variant)) args.pthreadPoolSize = await countNodeCores();
   } else {
     // Static URLs for every file the engine asks for by name, so bundlers see and emit them
     // (Vite renames assets: a path relative to the .wasm would miss the pthread worker).

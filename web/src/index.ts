@@ -119,7 +119,10 @@ export interface ModelInfo {
   sessionContextLength: number;
   /** Threads this model computes with (see LoadOptions.threads). */
   threads: number;
-  /** The engine build computing: `pipit` (one thread) or `pipit-mt` (threaded). */
+  /**
+   * The engine build computing: `pipit` (one thread) or `pipit-mt` (threaded), with the suffix
+   * `-relaxed` where the runtime has relaxed SIMD.
+   */
   engine: EngineVariant;
   /** Text of the BOS and EOS tokens ('' when the model has none), for chat templates. */
   bosToken: string;

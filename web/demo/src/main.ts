@@ -472,7 +472,7 @@ worker.onmessage = (event: MessageEvent<FromWorker>) => {
       setStat('Weights', `${quant}; file ${formatBytes(info.fileBytes)}`);
       setStat('Threads', `${info.threads}${m.threadsAvailable ? '' : ' (not cross-origin isolated)'}`);
       // Both engines are built for WASM SIMD128; which one runs is the engine's own answer.
-      setStat('Build', info.engine === 'pipit-mt' ? 'threaded (pipit-mt.wasm), SIMD128' : 'single thread (pipit.wasm), SIMD128');
+      setStat('Build', `${info.engine.startsWith('pipit-mt') ? 'threaded' : 'single thread'} (${info.engine}.wasm), ${info.engine.endsWith('-relaxed') ? 'relaxed SIMD' : 'SIMD128'}`);
       setStat('Context', `0 of ${info.sessionContextLength} tokens`);
       setStat('WASM memory', formatBytes(m.wasmBytes));
       fillSelect($('layer'), Array.from({ length: info.nLayer }, (_, i) => [String(i), String(i)]));
