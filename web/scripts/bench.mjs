@@ -5,7 +5,8 @@
 //
 //   node web/scripts/bench.mjs [--model smol,qwen] [--quant Q8_0,Q4_0,Q4_K_M] [--runs 3]
 //       [--prompt-tokens 128] [--decode 64] [--ctx 512] [--wllama-threads 1,2]
-//       [--pipit-threads 1,2] [--env browser,node,native] [--no-build] [--no-extras]
+//       [--pipit-threads 1,2] [--env browser,node,native] [--simd relaxed,simd128] [--no-build]
+//       [--no-extras]
 import { spawnSync } from 'node:child_process';
 import { createReadStream, existsSync, mkdirSync, readFileSync, renameSync, statSync } from 'node:fs';
 import http from 'node:http';
@@ -17,6 +18,9 @@ import { NATIVE_DIR, WASM_DIR, build } from './build.mjs';
 const CHROMIUM = '/usr/bin/chromium';
 const CACHE = path.join(ROOT, '.cache', 'bench-models');
 const ENVS = ['browser', 'node', 'native'];
+// pipit's engines in the browser: relaxed SIMD where Chromium has it (it does), and SIMD128 as
+// browsers without relaxed SIMD run it (the page hides relaxed SIMD from the engine picker).
+const SIMDS = ['relaxed', 'simd128'];
 const BANDWIDTH_MB = 256; // far beyond any cache of these machines
 const BANDWIDTH_REPEATS = 5;
 
@@ -65,6 +69,7 @@ function parseArgs(argv) {
     wllamaThreads: [1, 2],
     pipitThreads: [1, 2],
     envs: ENVS,
+    simds: SIMDS,
     build: true,
     extras: true,
   };
@@ -93,6 +98,7 @@ function parseArgs(argv) {
       case '--model': o.models = pick(Object.keys(MODELS)); break;
       case '--quant': o.quants = pick(QUANTS); break;
       case '--env': o.envs = pick(ENVS); break;
+      case '--simd': o.simds = pick(SIMDS); break;
       case '--runs': [o.runs] = ints(arg, value()); break;
       case '--prompt-tokens': [o.promptTokens] = ints(arg, value()); break;
       case '--decode': [o.decode] = ints(arg, value()); break;
@@ -104,7 +110,7 @@ function parseArgs(argv) {
       default:
         throw new ScriptError(`unknown option ${arg} (--model ${Object.keys(MODELS).join(',')}, --quant ` +
           `${QUANTS.join(',')}, --runs N, --prompt-tokens N, --decode N, --ctx N, --wllama-threads ` +
-          `1,2, --pipit-threads 1,2, --env ${ENVS.join(',')}, --no-build, --no-extras)`);
+          `1,2, --pipit-threads 1,2, --env ${ENVS.join(',')}, --simd ${SIMDS.join(',')}, --no-build, --no-extras)`);
     }
   }
   if (o.promptTokens + o.decode > o.ctx) {
@@ -247,13 +253,13 @@ async function withBrowser(fn) {
       '--disable-component-update', '--disable-sync', '--no-first-run'],
   });
   // A fresh page per model: pipit's WASM heap only grows, so memory is measured from scratch.
-  const openPage = async () => {
+  const openPage = async (simd = 'relaxed') => {
     const page = await browser.newPage();
     page.on('console', (m) => {
       if (m.type() === 'error' || m.type() === 'warning' || m.text().startsWith('[page]')) log(`browser: ${m.text()}`);
     });
     page.on('pageerror', (e) => log(`browser error: ${e.message}`));
-    await page.goto(`${base}/bench/`);
+    await page.goto(`${base}/bench/?simd=${simd}`);
     await page.waitForFunction(() => window.benchReady === true, null, { timeout: 60000 });
     if (!(await page.evaluate(() => window.benchApi.crossOriginIsolated))) {
       throw new ScriptError('the bench page is not cross-origin isolated (COOP/COEP headers)');
@@ -283,12 +289,12 @@ async function nodeBandwidth() {
 const fmt = (v, digits = 1) => (Number.isFinite(v) ? v.toFixed(digits) : '-');
 
 function printTable(rows) {
-  const head = ['model', 'quant', 'env', 'runtime', 'thr', 'load ms', 'prompt', 'prefill t/s',
+  const head = ['model', 'quant', 'env', 'runtime', 'engine', 'thr', 'load ms', 'prompt', 'prefill t/s',
     'decode t/s', 'x wllama pre', 'x wllama dec', 'eff %', 'mem MB', 'budget MB'];
   const lines = [head];
   for (const r of rows) {
     lines.push([
-      r.model, r.quant, r.env, r.runtime, String(r.threads), fmt(r.loadMs, 0),
+      r.model, r.quant, r.env, r.runtime, r.engine, String(r.threads), fmt(r.loadMs, 0),
       `${r.prefillTokens}${r.prefillTokens === r.promptTokensExpected ? '' : '!'}`,
       fmt(r.prefillTps), fmt(r.decodeTps, 2), r.prefillRatio === undefined ? '' : fmt(r.prefillRatio, 2),
       r.decodeRatio === undefined ? '' : fmt(r.decodeRatio, 2), fmt(r.efficiency * 100, 0),
@@ -297,7 +303,7 @@ function printTable(rows) {
     ]);
   }
   const widths = head.map((_, i) => Math.max(...lines.map((l) => l[i].length)));
-  const right = new Set([4, 5, 6, 7, 8, 9, 10, 11, 12, 13]);
+  const right = new Set([5, 6, 7, 8, 9, 10, 11, 12, 13, 14]);
   process.stdout.write('\n');
   for (const l of lines) {
     process.stdout.write(`${l.map((c, i) => (right.has(i) ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ')}\n`);
@@ -345,21 +351,24 @@ export async function main(argv) {
     await withBrowser(async (openPage) => {
       await measure('browser', () => browserBandwidth(openPage));
       for (const m of models) {
-        log(`browser: ${m.model} ${m.quant}`);
-        const p = await openPage();
-        const out = await p.evaluate((spec) => window.benchApi.runModel(spec), {
-          name: `${m.model}-${m.quant}`,
-          url: `/models/${path.basename(m.file)}`,
-          prompt,
-          decodeTokens: o.decode,
-          runs: o.runs,
-          ctx: o.ctx,
-          banned: m.info.invalidUtf8Tokens,
-          pipitThreads: o.pipitThreads,
-          wllamaThreads: o.wllamaThreads,
-        });
-        await p.close();
-        for (const result of out.results) raw.push({ ...m, env: 'browser', result });
+        // wllama runs once, on the first page, beside pipit's first engine.
+        for (const [i, simd] of o.simds.entries()) {
+          log(`browser: ${m.model} ${m.quant} (${simd})`);
+          const p = await openPage(simd);
+          const out = await p.evaluate((spec) => window.benchApi.runModel(spec), {
+            name: `${m.model}-${m.quant}`,
+            url: `/models/${path.basename(m.file)}`,
+            prompt,
+            decodeTokens: o.decode,
+            runs: o.runs,
+            ctx: o.ctx,
+            banned: m.info.invalidUtf8Tokens,
+            pipitThreads: o.pipitThreads,
+            wllamaThreads: i === 0 ? o.wllamaThreads : [],
+          });
+          await p.close();
+          for (const result of out.results) raw.push({ ...m, env: 'browser', result });
+        }
       }
       await measure('browser', () => browserBandwidth(openPage));
     });
@@ -387,7 +396,7 @@ export async function main(argv) {
   const rows = raw.map(({ model, quant, env, info, result }) => {
     const s = summarize(result);
     return {
-      model, quant, env, runtime: result.runtime, threads: result.threads,
+      model, quant, env, runtime: result.runtime, engine: result.engine ?? '', threads: result.threads,
       loadMs: result.loadMs,
       promptTokensExpected: o.promptTokens,
       promptTokens: result.promptTokens ?? s.prefillTokens,
@@ -410,7 +419,8 @@ export async function main(argv) {
     r.prefillRatio = r.prefillTps / peer.prefillTps;
     r.decodeRatio = r.decodeTps / peer.decodeTps;
   }
-  const order = (r) => [o.models.indexOf(r.model), o.quants.indexOf(r.quant), ENVS.indexOf(r.env), r.runtime === 'pipit' ? 0 : 1, r.threads];
+  const order = (r) => [o.models.indexOf(r.model), o.quants.indexOf(r.quant), ENVS.indexOf(r.env), r.runtime === 'pipit' ? 0 : 1,
+    r.engine.endsWith('-relaxed') ? 0 : 1, r.threads];
   rows.sort((a, b) => {
     const x = order(a), y = order(b);
     for (let i = 0; i < x.length; ++i) if (x[i] !== y[i]) return x[i] - y[i];

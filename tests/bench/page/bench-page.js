@@ -24,7 +24,11 @@ function pipitRunner(threads) {
       if (model.info.threads !== threads) {
         throw new Error(`pipit runs ${model.info.threads} threads, not the ${threads} asked for`);
       }
-      return { loadMs: performance.now() - start, wasmMemoryAfterLoadBytes: model.wasmMemoryBytes };
+      return {
+        loadMs: performance.now() - start,
+        wasmMemoryAfterLoadBytes: model.wasmMemoryBytes,
+        engine: model.info.engine,
+      };
     },
     // The heap never shrinks, so its size after a run is the peak so far (the same prompt
     // never needs more later).
