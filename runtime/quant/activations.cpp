@@ -59,7 +59,12 @@ ActivationFormat activation_format(TensorType weight_type) {
 }
 
 void quantize_q8_0(const float* x, BlockQ8_0* out, int64_t n) {
-  for (int64_t b = 0; b < n / 32; ++b) out[b].d = quantize_block32(x + b * 32, out[b].qs);
+  for (int64_t b = 0; b < n / 32; ++b) {
+    out[b].d = quantize_block32(x + b * 32, out[b].qs);
+    int sum = 0;
+    for (int j = 0; j < 32; ++j) sum += out[b].qs[j];
+    out[b].sum = sum;
+  }
 }
 
 void quantize_q8_1(const float* x, BlockQ8_1* out, int64_t n) {

@@ -1,7 +1,7 @@
 // Activations quantized the way llama.cpp's CPU backend quantizes them before every matmul,
 // so that integer dot products with quantized weights give llama.cpp's numbers:
 //   Q8_0 (for Q4_0, Q5_0, Q8_0 weights): 32 values, scale amax/127 rounded to f16,
-//        q = round-half-even(x * 127/amax)
+//        q = round-half-even(x * 127/amax); pipit adds the integer sum of q
 //   Q8_1 (for Q4_1, Q5_1): Q8_0 plus s = d * sum(q), rounded to f16
 //   Q8_K (for the K-quants): 256 values, scale 1/(-127/max) in f32 where max is the value of
 //        largest magnitude, q = round-half-even(x * -127/max), and sums of each 16 values.
@@ -16,6 +16,9 @@ namespace pipit::kernels {
 
 struct BlockQ8_0 {
   float d;  // the f16 scale, widened
+  // sum(qs), made once per matmul input: weights kept unsigned with an offset o
+  // (w = d * (q - o)) subtract o * sum from every row's sum of q * qs.
+  int32_t sum;
   int8_t qs[32];
 };
 
