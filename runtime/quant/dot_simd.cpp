@@ -90,56 +90,42 @@ const Block& block_of(const uint8_t* x, size_t stride, int k, int64_t b) {
 }
 
 // Legacy types: each 32-value block gives an int32x4 partial sum, scaled by the two block
-// scales into a float accumulator that stays in a register for the whole row.
-// Symmetric types (Q8_0 activations): w = d * q.
-template <int kBlockBytes, UnpackFn kUnpack, int N>
-void dot_symmetric(const uint8_t* w, const uint8_t* x, size_t stride, int64_t n, float* out) {
+// scales into a float accumulator that stays in a register for the whole row. Symmetric types
+// (Q8_0 activations) are w = d * (q - offset): the offset's share, offset * sum(qx), is taken
+// from the integers, a quarter from each lane. Types with a minimum m (Q8_1 activations) are
+// w = d * q + m: the dot is d * dx * sum(q * qx) + m * s, where s = dx * sum(qx).
+template <typename T, int N>
+void dot_legacy(const uint8_t* w, const uint8_t* x, size_t stride, int64_t n, float* out) {
   using namespace simd;
-  F acc[N];
-  for (auto& a : acc) a = zero_f32();
-  for (int64_t b = 0; b < n / 32; ++b, w += kBlockBytes) {
-    const Quants32 q = kUnpack(w + 2);
-    const float dw = half(w);
-    for (int k = 0; k < N; ++k) {
-      const auto& y = block_of<BlockQ8_0>(x, stride, k, b);
-      const V sum = add_i32(dot_i8(q.lo, load(y.qs)), dot_i8(q.hi, load(y.qs + 16)));
-      acc[k] = mul_add_f32(to_f32(sum), splat_f32(dw * y.d), acc[k]);
-    }
-  }
-  for (int k = 0; k < N; ++k) out[k] = sum_f32(acc[k]);
-}
-
-// Types with a per-block minimum m (Q8_1 activations): w = d * q + m, so the dot is
-// d * dx * sum(q * qx) + m * s, where s = dx * sum(qx).
-template <int kBlockBytes, UnpackFn kUnpack, int N>
-void dot_with_min(const uint8_t* w, const uint8_t* x, size_t stride, int64_t n, float* out) {
-  using namespace simd;
+  constexpr int kHeader = T::kHasMin ? 4 : 2;
+  static_assert(T::kOffset % 4 == 0);
   F acc[N];
   for (auto& a : acc) a = zero_f32();
   float min_sum[N] = {};
-  for (int64_t b = 0; b < n / 32; ++b, w += kBlockBytes) {
-    const Quants32 q = kUnpack(w + 4);
-    const float dw = half(w), mw = half(w + 2);
+  for (int64_t b = 0; b < n / 32; ++b, w += kHeader + T::kQuantBytes) {
+    const Quants32 q = T::unpack(w + kHeader);
+    const float dw = half(w);
     for (int k = 0; k < N; ++k) {
-      const auto& y = block_of<BlockQ8_1>(x, stride, k, b);
-      const V sum = add_i32(dot_i8(q.lo, load(y.qs)), dot_i8(q.hi, load(y.qs + 16)));
+      const auto& y = block_of<typename T::Activations>(x, stride, k, b);
+      V sum = T::dot(q, load(y.qs), load(y.qs + 16));
+      if constexpr (T::kOffset != 0) sum = sub_i32(sum, splat_i32(T::kOffset / 4 * y.sum));
       acc[k] = mul_add_f32(to_f32(sum), splat_f32(dw * y.d), acc[k]);
-      min_sum[k] += mw * y.s;
+      if constexpr (T::kHasMin) min_sum[k] += half(w + 2) * y.s;
     }
   }
   for (int k = 0; k < N; ++k) out[k] = sum_f32(acc[k]) + min_sum[k];
 }
 
 template <int N>
-constexpr auto dot_q8_0 = dot_symmetric<34, unpack_q8_0, N>;
+constexpr auto dot_q8_0 = dot_legacy<Q8_0Quants, N>;
 template <int N>
-constexpr auto dot_q4_0 = dot_symmetric<18, unpack_q4_0, N>;
+constexpr auto dot_q4_0 = dot_legacy<Q4_0Quants, N>;
 template <int N>
-constexpr auto dot_q5_0 = dot_symmetric<22, unpack_q5_0, N>;
+constexpr auto dot_q5_0 = dot_legacy<Q5_0Quants, N>;
 template <int N>
-constexpr auto dot_q4_1 = dot_with_min<20, unpack_q4_1, N>;
+constexpr auto dot_q4_1 = dot_legacy<Q4_1Quants, N>;
 template <int N>
-constexpr auto dot_q5_1 = dot_with_min<24, unpack_q5_1, N>;
+constexpr auto dot_q5_1 = dot_legacy<Q5_1Quants, N>;
 
 // K-quants: integer sums of whole super-blocks, each sub-block's product scaled by its integer
 // scale inside int32 lanes; one float multiply-add per super-block and token.

@@ -1,25 +1,22 @@
-// The 32 quants of a legacy block (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1) as two vectors of int8, values
-// 0-15 and 16-31, read from the bytes that follow the block's scale (and minimum). The
-// symmetric types come out centred on zero; Q4_1 and Q5_1 stay unsigned (their minimum is
-// added separately). Shared by the row kernels and the four-row kernels.
+// The legacy 32-value block types (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1) as the row kernels and the
+// four-row kernels multiply them. The 4- and 5-bit quants stay unsigned (0-15, 0-31): an
+// unsigned-by-signed byte product is one instruction under relaxed SIMD and natively, and the
+// symmetric types' offset (w = d * (q - offset)) comes back as offset times the activation
+// block's sum of quants.
 #pragma once
 
 #include <cstdint>
 #include <cstring>
 
+#include "quant/activations.h"
 #include "quant/simd128.h"
 
 namespace pipit::kernels {
 
+// A block's 32 quants as two vectors of bytes: values 0-15 and 16-31.
 struct Quants32 {
   simd::V lo, hi;
 };
-
-using UnpackFn = Quants32 (*)(const uint8_t* quants);
-
-inline Quants32 unpack_q8_0(const uint8_t* q) {
-  return {simd::load(q), simd::load(q + 16)};
-}
 
 // Low nibbles are values 0-15, high nibbles 16-31.
 inline Quants32 nibbles(const uint8_t* q) {
@@ -36,22 +33,77 @@ inline Quants32 five_bits(const uint8_t* q) {
           simd::bit_or(low.hi, simd::fifth_bits(qh >> 16))};
 }
 
-inline Quants32 centred(Quants32 q, int8_t offset) {
-  const simd::V o = simd::splat_i8(offset);
-  return {simd::sub_i8(q.lo, o), simd::sub_i8(q.hi, o)};
+// Four int32 lanes whose total is the dot product of 32 quants below 32 with 32 activations.
+// Two products per int16 lane, and two such lanes added, stay below 2 * 2 * 31 * 127 = 15748.
+inline simd::V dot_unsigned(Quants32 q, simd::V x0, simd::V x1) {
+  using namespace simd;
+  return madd_i16(add_i16(dot_u7_pairs(q.lo, x0), dot_u7_pairs(q.hi, x1)), splat_i16(1));
 }
 
-inline Quants32 unpack_q4_0(const uint8_t* q) {
-  return centred(nibbles(q), 8);
+// Q8_0's quants are signed bytes.
+inline simd::V dot_signed(Quants32 q, simd::V x0, simd::V x1) {
+  using namespace simd;
+#if defined(__wasm_relaxed_simd__)
+  // |w| times x with w's sign moved onto x: four operations per 16 values where the SIMD128
+  // path (two extended multiplies, an add and a widening add) takes about ten on x64. A
+  // product pair can reach 2 * 127 * 127, so each half is widened on its own. A weight of
+  // -128 (llama.cpp never writes one; a hostile file could) makes |w| the byte 0x80, outside
+  // the 7-bit operand this instruction is exact for: x64 reads it as 128 and gets the right
+  // product, other engines may read -128 and get its negation. Wrong numbers, never a trap.
+  const auto signed_pairs = [](V w, V x) {
+    const V negative = wasm_i8x16_lt(w, wasm_i8x16_splat(0));
+    const V x_signed = wasm_i8x16_sub(wasm_v128_xor(x, negative), negative);
+    return madd_i16(dot_u7_pairs(wasm_i8x16_abs(w), x_signed), splat_i16(1));
+  };
+  return add_i32(signed_pairs(q.lo, x0), signed_pairs(q.hi, x1));
+#else
+  return add_i32(dot_i8(q.lo, x0), dot_i8(q.hi, x1));
+#endif
 }
-inline Quants32 unpack_q5_0(const uint8_t* q) {
-  return centred(five_bits(q), 16);
-}
-inline Quants32 unpack_q4_1(const uint8_t* q) {
-  return nibbles(q);
-}
-inline Quants32 unpack_q5_1(const uint8_t* q) {
-  return five_bits(q);
-}
+
+// Each type as the kernels see it: kQuantBytes of quants follow the block's f16 scale (and,
+// when kHasMin, its f16 minimum); the activations come as blocks of type Activations;
+// unpack() runs once per block for every activation row, and dot() gives four int32 lanes
+// whose total is the sum of quant * activation over the block, before subtracting
+// kOffset * (sum of the activations).
+struct Q8_0Quants {
+  using Activations = BlockQ8_0;
+  static constexpr int kQuantBytes = 32, kOffset = 0;
+  static constexpr bool kHasMin = false;
+  static Quants32 unpack(const uint8_t* q) { return {simd::load(q), simd::load(q + 16)}; }
+  static simd::V dot(Quants32 q, simd::V x0, simd::V x1) { return dot_signed(q, x0, x1); }
+};
+
+struct Q4_0Quants {
+  using Activations = BlockQ8_0;
+  static constexpr int kQuantBytes = 16, kOffset = 8;
+  static constexpr bool kHasMin = false;
+  static Quants32 unpack(const uint8_t* q) { return nibbles(q); }
+  static simd::V dot(Quants32 q, simd::V x0, simd::V x1) { return dot_unsigned(q, x0, x1); }
+};
+
+struct Q5_0Quants {
+  using Activations = BlockQ8_0;
+  static constexpr int kQuantBytes = 20, kOffset = 16;
+  static constexpr bool kHasMin = false;
+  static Quants32 unpack(const uint8_t* q) { return five_bits(q); }
+  static simd::V dot(Quants32 q, simd::V x0, simd::V x1) { return dot_unsigned(q, x0, x1); }
+};
+
+struct Q4_1Quants {
+  using Activations = BlockQ8_1;
+  static constexpr int kQuantBytes = 16, kOffset = 0;
+  static constexpr bool kHasMin = true;
+  static Quants32 unpack(const uint8_t* q) { return nibbles(q); }
+  static simd::V dot(Quants32 q, simd::V x0, simd::V x1) { return dot_unsigned(q, x0, x1); }
+};
+
+struct Q5_1Quants {
+  using Activations = BlockQ8_1;
+  static constexpr int kQuantBytes = 20, kOffset = 0;
+  static constexpr bool kHasMin = true;
+  static Quants32 unpack(const uint8_t* q) { return five_bits(q); }
+  static simd::V dot(Quants32 q, simd::V x0, simd::V x1) { return dot_unsigned(q, x0, x1); }
+};
 
 }  // namespace pipit::kernels

@@ -1,7 +1,8 @@
 // Layout::kRowsOf4: four rows decoded in one pass. Per block position the group holds the four
-// rows' f16 scales (8 bytes), then each row's quants. A decode step then loads each activation
-// block once per four rows, converts four scales with one SIMD operation, and adds the four
-// rows' integer sums across lanes so that one multiply-add scales all four.
+// rows' f16 scales (8 bytes), for Q4_1 and Q5_1 then their four f16 minimums, then each row's
+// quants. A decode step then loads each activation block once per four rows, converts four
+// scales with one SIMD operation, and adds the four rows' integer sums across lanes so that one
+// multiply-add scales all four.
 #include <algorithm>
 #include <cstring>
 #include <vector>
@@ -16,21 +17,35 @@
 namespace pipit::kernels {
 namespace {
 
+// A legacy block in the file: `halves` f16 numbers (the scale, and the minimum if there is
+// one), then the quants.
 struct BlockShape {
-  int block_bytes;  // in the file: an f16 scale, then the quants
-  int quant_bytes;
+  int block_bytes;
+  int halves;
+  int quant_bytes() const { return block_bytes - 2 * halves; }
 };
 
-bool shape_of(TensorType type, BlockShape* shape) {
+template <typename T>
+constexpr BlockShape shape_of() {
+  return {(T::kHasMin ? 4 : 2) + T::kQuantBytes, T::kHasMin ? 2 : 1};
+}
+
+bool legacy_shape(TensorType type, BlockShape* shape) {
   switch (type) {
     case TensorType::Q8_0:
-      *shape = {34, 32};
+      *shape = shape_of<Q8_0Quants>();
       return true;
     case TensorType::Q4_0:
-      *shape = {18, 16};
+      *shape = shape_of<Q4_0Quants>();
       return true;
-    case TensorType::Q5_0:  // the quants: 4 bytes of fifth bits, then 16 of nibbles
-      *shape = {22, 20};
+    case TensorType::Q5_0:
+      *shape = shape_of<Q5_0Quants>();
+      return true;
+    case TensorType::Q4_1:
+      *shape = shape_of<Q4_1Quants>();
+      return true;
+    case TensorType::Q5_1:
+      *shape = shape_of<Q5_1Quants>();
       return true;
     default:
       return false;
@@ -42,25 +57,29 @@ const Block& block_of(const uint8_t* x, size_t stride, int k, int64_t b) {
   return reinterpret_cast<const Block*>(x + k * stride)[b];
 }
 
-// out[4k + r] = dot(row r of the group, activation row k), for the symmetric legacy types:
-// each row's quants (kQuantBytes after the group's four scales) unpack once for all tokens.
-template <int kQuantBytes, UnpackFn kUnpack, int N>
+// out[4k + r] = dot(row r of the group, activation row k) for a legacy type: each row's quants
+// unpack once for all tokens; the offset correction and the minimums are the same for the four
+// rows of a token, so they apply once to all four lanes.
+template <typename T, int N>
 void rows4(const uint8_t* g, const uint8_t* x, size_t stride, int64_t n, float* out) {
   using namespace simd;
+  constexpr int kHeader = T::kHasMin ? 16 : 8;
   F acc[N];
   for (auto& a : acc) a = zero_f32();
-  for (int64_t b = 0; b < n / 32; ++b, g += 8 + 4 * kQuantBytes) {
+  for (int64_t b = 0; b < n / 32; ++b, g += kHeader + 4 * T::kQuantBytes) {
     const F dw = halves_to_f32(widen_low_u16(load64(g)));
     Quants32 q[4];
-    for (int r = 0; r < 4; ++r) q[r] = kUnpack(g + 8 + r * kQuantBytes);
+    for (int r = 0; r < 4; ++r) q[r] = T::unpack(g + kHeader + r * T::kQuantBytes);
     for (int k = 0; k < N; ++k) {
-      const auto& y = block_of<BlockQ8_0>(x, stride, k, b);
+      const auto& y = block_of<typename T::Activations>(x, stride, k, b);
       const V x0 = load(y.qs), x1 = load(y.qs + 16);
-      const V sums = reduce4(add_i32(dot_i8(q[0].lo, x0), dot_i8(q[0].hi, x1)),
-                             add_i32(dot_i8(q[1].lo, x0), dot_i8(q[1].hi, x1)),
-                             add_i32(dot_i8(q[2].lo, x0), dot_i8(q[2].hi, x1)),
-                             add_i32(dot_i8(q[3].lo, x0), dot_i8(q[3].hi, x1)));
+      V sums = reduce4(T::dot(q[0], x0, x1), T::dot(q[1], x0, x1), T::dot(q[2], x0, x1),
+                       T::dot(q[3], x0, x1));
+      if constexpr (T::kOffset != 0) sums = sub_i32(sums, splat_i32(T::kOffset * y.sum));
       acc[k] = mul_add_f32(to_f32(sums), mul_f32(dw, splat_f32(y.d)), acc[k]);
+      if constexpr (T::kHasMin) {
+        acc[k] = mul_add_f32(halves_to_f32(widen_low_u16(load64(g + 8))), splat_f32(y.s), acc[k]);
+      }
     }
   }
   for (int k = 0; k < N; ++k) store_f32(out + 4 * k, acc[k]);
@@ -87,21 +106,23 @@ void dispatch(const uint8_t* g, const uint8_t* x, size_t stride, int count, int6
   }
 }
 
-template <int kQuantBytes, UnpackFn kUnpack>
-constexpr Rows4Fn rows4_entry =
-    dispatch<rows4<kQuantBytes, kUnpack, 1>, rows4<kQuantBytes, kUnpack, 2>,
-             rows4<kQuantBytes, kUnpack, 3>, rows4<kQuantBytes, kUnpack, 4>>;
+template <typename T>
+constexpr Rows4Fn rows4_entry = dispatch<rows4<T, 1>, rows4<T, 2>, rows4<T, 3>, rows4<T, 4>>;
 
 }  // namespace
 
 Rows4Fn rows4_kernel(TensorType type) {
   switch (type) {
     case TensorType::Q8_0:
-      return rows4_entry<32, unpack_q8_0>;
+      return rows4_entry<Q8_0Quants>;
     case TensorType::Q4_0:
-      return rows4_entry<16, unpack_q4_0>;
+      return rows4_entry<Q4_0Quants>;
     case TensorType::Q5_0:
-      return rows4_entry<20, unpack_q5_0>;
+      return rows4_entry<Q5_0Quants>;
+    case TensorType::Q4_1:
+      return rows4_entry<Q4_1Quants>;
+    case TensorType::Q5_1:
+      return rows4_entry<Q5_1Quants>;
     default:
       return nullptr;
   }
@@ -109,7 +130,7 @@ Rows4Fn rows4_kernel(TensorType type) {
 
 void interleave_rows_of_4(Matrix& w, uint8_t* data) {
   BlockShape shape;
-  if (w.layout != Layout::kRows || !shape_of(w.type, &shape) || w.rows % 4 != 0) return;
+  if (w.layout != Layout::kRows || w.rows % 4 != 0 || !legacy_shape(w.type, &shape)) return;
   const int64_t blocks = w.cols / 32;
   const size_t group_bytes = 4 * w.row_bytes;
   std::vector<uint8_t> original(group_bytes);
@@ -118,13 +139,14 @@ void interleave_rows_of_4(Matrix& w, uint8_t* data) {
     std::memcpy(original.data(), group, group_bytes);
     uint8_t* out = group;
     for (int64_t b = 0; b < blocks; ++b) {
-      for (int r = 0; r < 4; ++r) {
-        std::memcpy(out + 2 * r, original.data() + r * w.row_bytes + b * shape.block_bytes, 2);
+      const auto block = [&](int r) {
+        return original.data() + r * w.row_bytes + b * shape.block_bytes;
+      };
+      for (int h = 0; h < shape.halves; ++h) {
+        for (int r = 0; r < 4; ++r, out += 2) std::memcpy(out, block(r) + 2 * h, 2);
       }
-      out += 8;
-      for (int r = 0; r < 4; ++r, out += shape.quant_bytes) {
-        std::memcpy(out, original.data() + r * w.row_bytes + b * shape.block_bytes + 2,
-                    shape.quant_bytes);
+      for (int r = 0; r < 4; ++r, out += shape.quant_bytes()) {
+        std::memcpy(out, block(r) + 2 * shape.halves, shape.quant_bytes());
       }
     }
   }
@@ -133,7 +155,7 @@ void interleave_rows_of_4(Matrix& w, uint8_t* data) {
 
 void dequantize_matrix_row(const Matrix& w, int64_t r, float* dst) {
   BlockShape shape;
-  if (w.layout == Layout::kRows || !shape_of(w.type, &shape)) {
+  if (w.layout == Layout::kRows || !legacy_shape(w.type, &shape)) {
     dequantize_row(w.type, w.row(r), dst, w.cols);
     return;
   }
@@ -145,8 +167,9 @@ void dequantize_matrix_row(const Matrix& w, int64_t r, float* dst) {
   for (int64_t b = 0; b < w.cols / 32; ++b) {
     const uint8_t* in = group + b * group_block_bytes;
     uint8_t* out = row.data() + b * shape.block_bytes;
-    std::memcpy(out, in + 2 * lane, 2);
-    std::memcpy(out + 2, in + 8 + lane * shape.quant_bytes, shape.quant_bytes);
+    for (int h = 0; h < shape.halves; ++h) std::memcpy(out + 2 * h, in + 8 * h + 2 * lane, 2);
+    std::memcpy(out + 2 * shape.halves, in + 8 * shape.halves + lane * shape.quant_bytes(),
+                shape.quant_bytes());
   }
   dequantize_row(w.type, row.data(), dst, w.cols);
 }
