@@ -24,13 +24,22 @@ inline Quants32 nibbles(const uint8_t* q) {
   return {simd::bit_and(packed, simd::splat_i8(0x0F)), simd::shr_u8<4>(packed)};
 }
 
-// Q5: a 32-bit mask of fifth bits (bit j belongs to value j), then the nibbles.
+// Q5: a 32-bit mask of fifth bits (bit j belongs to value j), then the nibbles. Each byte of
+// the mask is copied to the eight lanes it covers and tested against that lane's bit. The mask
+// enters the vector through a splat: a narrow store read back as a whole vector would stall
+// store forwarding, many times the cost of the rest of the block.
 inline Quants32 five_bits(const uint8_t* q) {
+  using namespace simd;
   uint32_t qh;
   std::memcpy(&qh, q, 4);
+  const V mask = splat_i32(static_cast<int32_t>(qh));
+  const V lane_bit = bytes(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128);
+  const auto fifth_bits = [&](V byte_index) {
+    return bit_and(has_bits(shuffle_bytes(mask, byte_index), lane_bit), splat_i8(0x10));
+  };
   const Quants32 low = nibbles(q + 4);
-  return {simd::bit_or(low.lo, simd::fifth_bits(qh & 0xFFFF)),
-          simd::bit_or(low.hi, simd::fifth_bits(qh >> 16))};
+  return {bit_or(low.lo, fifth_bits(bytes(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1))),
+          bit_or(low.hi, fifth_bits(bytes(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3)))};
 }
 
 // Four int32 lanes whose total is the dot product of 32 quants below 32 with 32 activations.
@@ -44,16 +53,19 @@ inline simd::V dot_unsigned(Quants32 q, simd::V x0, simd::V x1) {
 inline simd::V dot_signed(Quants32 q, simd::V x0, simd::V x1) {
   using namespace simd;
 #if defined(__wasm_relaxed_simd__)
-  // |w| times x with w's sign moved onto x: four operations per 16 values where the SIMD128
+  // |w| times x with w's sign moved onto x: five operations per 16 values where the SIMD128
   // path (two extended multiplies, an add and a widening add) takes about ten on x64. A
-  // product pair can reach 2 * 127 * 127, so each half is widened on its own. A weight of
-  // -128 (llama.cpp never writes one; a hostile file could) makes |w| the byte 0x80, outside
-  // the 7-bit operand this instruction is exact for: x64 reads it as 128 and gets the right
-  // product, other engines may read -128 and get its negation. Wrong numbers, never a trap.
+  // product pair can reach 2 * 127 * 127, so each half is widened on its own. The sign mask is
+  // |w| > w rather than w < 0, which LLVM would turn into an arithmetic shift by 7, five
+  // instructions on x64 against one compare. A weight of -128 (llama.cpp never writes one; a
+  // hostile file could) keeps x's sign and makes |w| the byte 0x80, outside the 7-bit operand
+  // the product is exact for: x64 reads it as 128 and gets the negated product, engines that
+  // read it as -128 get the right one. Wrong numbers, never a trap.
   const auto signed_pairs = [](V w, V x) {
-    const V negative = wasm_i8x16_lt(w, wasm_i8x16_splat(0));
+    const V magnitude = wasm_i8x16_abs(w);
+    const V negative = wasm_i8x16_gt(magnitude, w);
     const V x_signed = wasm_i8x16_sub(wasm_v128_xor(x, negative), negative);
-    return madd_i16(dot_u7_pairs(wasm_i8x16_abs(w), x_signed), splat_i16(1));
+    return madd_i16(dot_u7_pairs(magnitude, x_signed), splat_i16(1));
   };
   return add_i32(signed_pairs(q.lo, x0), signed_pairs(q.hi, x1));
 #else

@@ -284,14 +284,4 @@ inline F halves_to_f32(V h) {
       bit_or(f32_as_bits(mul_f32(bits_as_f32(magnitude), splat_f32(0x1p112f))), sign));
 }
 
-// Byte j of the result is 0x10 when bit j of the 16-bit mask `bits` is set: the fifth bit of
-// sixteen 5-bit quants.
-inline V fifth_bits(uint16_t bits) {
-  V v = zero();
-  std::memcpy(&v, &bits, 2);
-  const V spread = shuffle_bytes(v, bytes(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1));
-  const V select = bytes(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128);
-  return bit_and(has_bits(spread, select), splat_i8(0x10));
-}
-
 }  // namespace pipit::simd
