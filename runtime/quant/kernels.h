@@ -15,8 +15,9 @@ namespace pipit::kernels {
 // How a matrix's blocks are laid out in memory.
 enum class Layout {
   kRows,  // as GGUF stores it: each row's blocks one after another
-  // Groups of four rows with each block position interleaved: the four block scales, then the
-  // four rows' quants. One pass computes four rows while loading each activation block once.
+  // Groups of four rows with each block position interleaved: the four block scales (and
+  // minimums), then the four rows' quants. One pass computes four rows while loading each
+  // activation block once.
   kRowsOf4,
 };
 
