@@ -38,8 +38,8 @@ std::vector<uint8_t> random_row(const TypeCase& c, int64_t n, std::mt19937& rng)
   std::uniform_real_distribution<float> scale(0.001f, 0.05f), value(-2.0f, 2.0f);
   for (auto& b : row) b = static_cast<uint8_t>(rng());
 #if defined(__wasm_relaxed_simd__)
-  // Relaxed SIMD multiplies Q8_0's |w| as a 7-bit operand, so -128 (which llama.cpp never
-  // writes) is exact only on x64 engines: see legacy_quants.h.
+  // Under relaxed SIMD, Q8_0 weights must not be -128 (llama.cpp never writes one): see
+  // legacy_quants.h.
   if (c.type == TensorType::Q8_0)
     std::replace(row.begin(), row.end(), uint8_t{0x80}, uint8_t{0x81});
 #endif
