@@ -22,7 +22,7 @@ namespace {
 struct BlockShape {
   int block_bytes;
   int halves;
-  int quant_bytes() const { return block_bytes - 2 * halves; }
+  constexpr int quant_bytes() const { return block_bytes - 2 * halves; }
 };
 
 template <typename T>
@@ -109,6 +109,32 @@ void dispatch(const uint8_t* g, const uint8_t* x, size_t stride, int count, int6
 template <typename T>
 constexpr Rows4Fn rows4_entry = dispatch<rows4<T, 1>, rows4<T, 2>, rows4<T, 3>, rows4<T, 4>>;
 
+// Rewrites every group of four rows in place. The block shape is a constant so that each copy
+// compiles to a few loads and stores: a WASM build without bulk memory would otherwise call
+// memcpy for every 2-byte scale, which made this most of a model's load time.
+template <BlockShape kShape>
+void interleave_groups(const Matrix& w, uint8_t* data) {
+  constexpr int kQuantBytes = kShape.quant_bytes();
+  const int64_t blocks = w.cols / 32;
+  const size_t group_bytes = 4 * w.row_bytes;
+  std::vector<uint8_t> original(group_bytes);
+  for (int64_t g = 0; g < w.rows / 4; ++g) {
+    uint8_t* out = data + g * group_bytes;
+    std::memcpy(original.data(), out, group_bytes);
+    const uint8_t* row[4];
+    for (int r = 0; r < 4; ++r) row[r] = original.data() + r * w.row_bytes;
+    for (int64_t b = 0; b < blocks; ++b) {
+      for (int h = 0; h < kShape.halves; ++h) {
+        for (int r = 0; r < 4; ++r, out += 2) std::memcpy(out, row[r] + 2 * h, 2);
+      }
+      for (int r = 0; r < 4; ++r, out += kQuantBytes) {
+        std::memcpy(out, row[r] + 2 * kShape.halves, kQuantBytes);
+        row[r] += kShape.block_bytes;
+      }
+    }
+  }
+}
+
 }  // namespace
 
 Rows4Fn rows4_kernel(TensorType type) {
@@ -129,28 +155,25 @@ Rows4Fn rows4_kernel(TensorType type) {
 }
 
 void interleave_rows_of_4(Matrix& w, uint8_t* data) {
-  BlockShape shape;
-  if (w.layout != Layout::kRows || w.rows % 4 != 0 || !legacy_shape(w.type, &shape)) return;
-  const int64_t blocks = w.cols / 32;
-  const size_t group_bytes = 4 * w.row_bytes;
-  std::vector<uint8_t> original(group_bytes);
-  for (int64_t g = 0; g < w.rows / 4; ++g) {
-    uint8_t* group = data + g * group_bytes;
-    std::memcpy(original.data(), group, group_bytes);
-    uint8_t* out = group;
-    for (int64_t b = 0; b < blocks; ++b) {
-      const auto block = [&](int r) {
-        return original.data() + r * w.row_bytes + b * shape.block_bytes;
-      };
-      for (int h = 0; h < shape.halves; ++h) {
-        for (int r = 0; r < 4; ++r, out += 2) std::memcpy(out, block(r) + 2 * h, 2);
-      }
-      for (int r = 0; r < 4; ++r, out += shape.quant_bytes()) {
-        std::memcpy(out, block(r) + 2 * shape.halves, shape.quant_bytes());
-      }
-    }
+  if (w.layout != Layout::kRows || w.rows % 4 != 0) return;
+  const auto interleave = [&]<typename T>() {
+    interleave_groups<shape_of<T>()>(w, data);
+    w.layout = Layout::kRowsOf4;
+  };
+  switch (w.type) {
+    case TensorType::Q8_0:
+      return interleave.operator()<Q8_0Quants>();
+    case TensorType::Q4_0:
+      return interleave.operator()<Q4_0Quants>();
+    case TensorType::Q5_0:
+      return interleave.operator()<Q5_0Quants>();
+    case TensorType::Q4_1:
+      return interleave.operator()<Q4_1Quants>();
+    case TensorType::Q5_1:
+      return interleave.operator()<Q5_1Quants>();
+    default:
+      return;
   }
-  w.layout = Layout::kRowsOf4;
 }
 
 void dequantize_matrix_row(const Matrix& w, int64_t r, float* dst) {
