@@ -127,44 +127,67 @@ constexpr auto dot_q4_1 = dot_legacy<Q4_1Quants, N>;
 template <int N>
 constexpr auto dot_q5_1 = dot_legacy<Q5_1Quants, N>;
 
-// K-quants: integer sums of whole super-blocks, each sub-block's product scaled by its integer
-// scale inside int32 lanes; one float multiply-add per super-block and token.
-template <int N>
-void dot_q4_k(const uint8_t* w, const uint8_t* x, size_t stride, int64_t n, float* out) {
+// K-quants. Weight quants stay unsigned (before any offset) so that dot_u7_pairs multiplies 16
+// of them with 16 activations into eight int16 lanes, one instruction under relaxed SIMD; then
+// madd_i16 applies the sub-block's integer scale while widening to int32. Mins and offsets
+// (Q6_K's -32, Q3_K's -4) come out once per super-block and token, from the activation block's
+// sums of 16 (bsums). One float multiply-add per super-block and token scales the integers.
+// int16 lanes hold at most (|x| <= 127): 2 * 63 * 127 = 16002 for Q6_K; four products of 4-bit
+// quants (7620) for Q4_K, of 5-bit ones (15748) for Q5_K, two of 3-bit (1778) for Q3_K.
+
+// Q4_K, and Q5_K with a fifth bit for every quant (two bits per 64 values in qh): eight
+// sub-blocks of 32 with a 6-bit scale and a 6-bit min each.
+template <bool kFiveBits, int N>
+void dot_q45_k(const uint8_t* w, const uint8_t* x, size_t stride, int64_t n, float* out) {
   using namespace simd;
-  const V low_nibbles = splat_i8(0x0F);
+  constexpr int kBlockBytes = kFiveBits ? 176 : 144;
+  const V low_nibbles = splat_i8(0x0F), fifth = splat_i8(0x10);
   F acc[N];
   for (auto& a : acc) a = zero_f32();
-  float min_sum[N] = {};
-  for (int64_t b = 0; b < n / 256; ++b, w += 144) {
-    int scale[8], min[8];
-    unpack_k4_scales(w + 4, scale, min);
+  for (int64_t b = 0; b < n / 256; ++b, w += kBlockBytes) {
+    const V scales_and_mins = k4_scales_and_mins(w + 4);
+    alignas(16) int16_t scale[8];
+    store_i16(scale, low_bytes_as_i16(scales_and_mins));
+    const V min_lo = k4_min_pairs<0>(scales_and_mins), min_hi = k4_min_pairs<1>(scales_and_mins);
     const float d = half(w), dmin = half(w + 2);
+    const V qh0 = kFiveBits ? load(w + 16) : zero(), qh1 = kFiveBits ? load(w + 32) : zero();
     V sumi[N];
     for (auto& v : sumi) v = zero();
-    const uint8_t* q = w + 16;
+    const uint8_t* q = w + (kFiveBits ? 48 : 16);
     for (int j = 0; j < 4; ++j, q += 32) {
       const V q0 = load(q), q1 = load(q + 16);
-      const V lo0 = bit_and(q0, low_nibbles), lo1 = bit_and(q1, low_nibbles);
-      const V hi0 = shr_u8<4>(q0), hi1 = shr_u8<4>(q1);
-      const V scale_lo = splat_i32(scale[2 * j]), scale_hi = splat_i32(scale[2 * j + 1]);
+      V lo0 = bit_and(q0, low_nibbles), lo1 = bit_and(q1, low_nibbles);
+      V hi0 = shr_u8<4>(q0), hi1 = shr_u8<4>(q1);
+      if constexpr (kFiveBits) {
+        const V bit_lo = splat_i8(static_cast<int8_t>(1 << (2 * j)));
+        const V bit_hi = splat_i8(static_cast<int8_t>(1 << (2 * j + 1)));
+        lo0 = bit_or(lo0, bit_and(has_bits(qh0, bit_lo), fifth));
+        lo1 = bit_or(lo1, bit_and(has_bits(qh1, bit_lo), fifth));
+        hi0 = bit_or(hi0, bit_and(has_bits(qh0, bit_hi), fifth));
+        hi1 = bit_or(hi1, bit_and(has_bits(qh1, bit_hi), fifth));
+      }
+      const V scale_lo = splat_i16(scale[2 * j]), scale_hi = splat_i16(scale[2 * j + 1]);
       for (int k = 0; k < N; ++k) {
         const int8_t* xq = block_of<BlockQ8_K>(x, stride, k, b).qs + 64 * j;
-        const V lo = add_i32(dot_i8(lo0, load(xq)), dot_i8(lo1, load(xq + 16)));
-        const V hi = add_i32(dot_i8(hi0, load(xq + 32)), dot_i8(hi1, load(xq + 48)));
-        sumi[k] = add_i32(sumi[k], add_i32(mul_i32(lo, scale_lo), mul_i32(hi, scale_hi)));
+        const V lo = add_i16(dot_u7_pairs(lo0, load(xq)), dot_u7_pairs(lo1, load(xq + 16)));
+        const V hi = add_i16(dot_u7_pairs(hi0, load(xq + 32)), dot_u7_pairs(hi1, load(xq + 48)));
+        sumi[k] = add_i32(sumi[k], add_i32(madd_i16(lo, scale_lo), madd_i16(hi, scale_hi)));
       }
     }
     for (int k = 0; k < N; ++k) {
       const auto& y = block_of<BlockQ8_K>(x, stride, k, b);
-      int mins = 0;
-      for (int j = 0; j < 8; ++j) mins += min[j] * (y.bsums[2 * j] + y.bsums[2 * j + 1]);
+      const V mins = add_i32(madd_i16(load(y.bsums), min_lo), madd_i16(load(y.bsums + 8), min_hi));
       acc[k] = mul_add_f32(to_f32(sumi[k]), splat_f32(y.d * d), acc[k]);
-      min_sum[k] += (y.d * dmin) * static_cast<float>(mins);
+      acc[k] = mul_add_f32(to_f32(mins), splat_f32(-y.d * dmin), acc[k]);
     }
   }
-  for (int k = 0; k < N; ++k) out[k] = sum_f32(acc[k]) - min_sum[k];
+  for (int k = 0; k < N; ++k) out[k] = sum_f32(acc[k]);
 }
+
+template <int N>
+constexpr auto dot_q4_k = dot_q45_k<false, N>;
+template <int N>
+constexpr auto dot_q5_k = dot_q45_k<true, N>;
 
 // The four 2-bit fields of 16 bytes: fields[j] holds bits 2j..2j+1 of every byte.
 void two_bit_fields(simd::V q, simd::V* fields) {
@@ -180,11 +203,16 @@ void two_bit_fields(simd::V q, simd::V* fields) {
 template <int N>
 void dot_q2_k(const uint8_t* w, const uint8_t* x, size_t stride, int64_t n, float* out) {
   using namespace simd;
+  const V low_nibbles = splat_i8(0x0F);
   F acc[N];
   for (auto& a : acc) a = zero_f32();
-  float min_sum[N] = {};
   for (int64_t b = 0; b < n / 256; ++b, w += 84) {
-    const uint8_t* scales = w;
+    const V packed = load(w);
+    const V scales = bit_and(packed, low_nibbles), mins = shr_u8<4>(packed);
+    alignas(16) int16_t scale[16];
+    store_i16(scale, low_bytes_as_i16(scales));
+    store_i16(scale + 8, high_bytes_as_i16(scales));
+    const V min_lo = low_bytes_as_i16(mins), min_hi = high_bytes_as_i16(mins);
     V sumi[N];
     for (auto& v : sumi) v = zero();
     for (int chunk = 0; chunk < 2; ++chunk) {
@@ -193,28 +221,28 @@ void dot_q2_k(const uint8_t* w, const uint8_t* x, size_t stride, int64_t n, floa
       two_bit_fields(load(w + 32 + 32 * chunk), hi);
       for (int j = 0; j < 4; ++j) {
         const int g = chunk * 8 + 2 * j;
-        const V s_lo = splat_i32(scales[g] & 0x0F), s_hi = splat_i32(scales[g + 1] & 0x0F);
+        const V s_lo = splat_i16(scale[g]), s_hi = splat_i16(scale[g + 1]);
         for (int k = 0; k < N; ++k) {
           const int8_t* xq = block_of<BlockQ8_K>(x, stride, k, b).qs + 128 * chunk + 32 * j;
-          sumi[k] = add_i32(sumi[k], add_i32(mul_i32(dot_i8(lo[j], load(xq)), s_lo),
-                                             mul_i32(dot_i8(hi[j], load(xq + 16)), s_hi)));
+          sumi[k] = add_i32(sumi[k], add_i32(madd_i16(dot_u7_pairs(lo[j], load(xq)), s_lo),
+                                             madd_i16(dot_u7_pairs(hi[j], load(xq + 16)), s_hi)));
         }
       }
     }
     const float d = half(w + 80), dmin = half(w + 82);
     for (int k = 0; k < N; ++k) {
       const auto& y = block_of<BlockQ8_K>(x, stride, k, b);
-      int mins = 0;
-      for (int g = 0; g < 16; ++g) mins += (scales[g] >> 4) * y.bsums[g];
+      const V mins_sum =
+          add_i32(madd_i16(load(y.bsums), min_lo), madd_i16(load(y.bsums + 8), min_hi));
       acc[k] = mul_add_f32(to_f32(sumi[k]), splat_f32(y.d * d), acc[k]);
-      min_sum[k] += (y.d * dmin) * static_cast<float>(mins);
+      acc[k] = mul_add_f32(to_f32(mins_sum), splat_f32(-y.d * dmin), acc[k]);
     }
   }
-  for (int k = 0; k < N; ++k) out[k] = sum_f32(acc[k]) - min_sum[k];
+  for (int k = 0; k < N; ++k) out[k] = sum_f32(acc[k]);
 }
 
-// Q3_K: Q2_K's 2-bit fields, minus 4 where the high-bit mask is clear, and sixteen 6-bit
-// signed scales.
+// Q3_K: Q2_K's 2-bit fields plus 4 where the high-bit mask is set, all offset by -4, and
+// sixteen 6-bit signed scales.
 template <int N>
 void dot_q3_k(const uint8_t* w, const uint8_t* x, size_t stride, int64_t n, float* out) {
   using namespace simd;
@@ -222,8 +250,9 @@ void dot_q3_k(const uint8_t* w, const uint8_t* x, size_t stride, int64_t n, floa
   F acc[N];
   for (auto& a : acc) a = zero_f32();
   for (int64_t b = 0; b < n / 256; ++b, w += 110) {
-    int scales[16];
-    unpack_q3_k_scales(w + 96, scales);
+    alignas(16) int16_t scale[16];
+    unpack_q3_k_scales(w + 96, scale);
+    const V scale_lo = load(scale), scale_hi = load(scale + 8);
     const V hmask_lo = load(w), hmask_hi = load(w + 16);
     V sumi[N];
     for (auto& v : sumi) v = zero();
@@ -233,103 +262,64 @@ void dot_q3_k(const uint8_t* w, const uint8_t* x, size_t stride, int64_t n, floa
       two_bit_fields(load(w + 48 + 32 * chunk), hi);
       for (int j = 0; j < 4; ++j) {
         const V bit = splat_i8(static_cast<int8_t>(1 << (4 * chunk + j)));
-        // (q | 4) - 4 keeps q where the mask bit is set; q - 4 where it is clear.
-        const V v_lo = sub_i8(bit_or(lo[j], bit_and(has_bits(hmask_lo, bit), four)), four);
-        const V v_hi = sub_i8(bit_or(hi[j], bit_and(has_bits(hmask_hi, bit), four)), four);
+        const V u_lo = bit_or(lo[j], bit_and(has_bits(hmask_lo, bit), four));
+        const V u_hi = bit_or(hi[j], bit_and(has_bits(hmask_hi, bit), four));
         const int g = chunk * 8 + 2 * j;
-        const V s_lo = splat_i32(scales[g]), s_hi = splat_i32(scales[g + 1]);
+        const V s_lo = splat_i16(scale[g]), s_hi = splat_i16(scale[g + 1]);
         for (int k = 0; k < N; ++k) {
           const int8_t* xq = block_of<BlockQ8_K>(x, stride, k, b).qs + 128 * chunk + 32 * j;
-          sumi[k] = add_i32(sumi[k], add_i32(mul_i32(dot_i8(v_lo, load(xq)), s_lo),
-                                             mul_i32(dot_i8(v_hi, load(xq + 16)), s_hi)));
+          sumi[k] = add_i32(sumi[k], add_i32(madd_i16(dot_u7_pairs(u_lo, load(xq)), s_lo),
+                                             madd_i16(dot_u7_pairs(u_hi, load(xq + 16)), s_hi)));
         }
       }
     }
     const float d = half(w + 108);
     for (int k = 0; k < N; ++k) {
       const auto& y = block_of<BlockQ8_K>(x, stride, k, b);
-      acc[k] = mul_add_f32(to_f32(sumi[k]), splat_f32(y.d * d), acc[k]);
+      const V offset =
+          add_i32(madd_i16(load(y.bsums), scale_lo), madd_i16(load(y.bsums + 8), scale_hi));
+      acc[k] =
+          mul_add_f32(to_f32(sub_i32(sumi[k], shl_i32<2>(offset))), splat_f32(y.d * d), acc[k]);
     }
   }
   for (int k = 0; k < N; ++k) out[k] = sum_f32(acc[k]);
 }
 
-// Q5_K: Q4_K's layout plus a fifth bit for every quant, two bits per 64 values in qh.
-template <int N>
-void dot_q5_k(const uint8_t* w, const uint8_t* x, size_t stride, int64_t n, float* out) {
-  using namespace simd;
-  const V low_nibbles = splat_i8(0x0F), fifth = splat_i8(0x10);
-  F acc[N];
-  for (auto& a : acc) a = zero_f32();
-  float min_sum[N] = {};
-  for (int64_t b = 0; b < n / 256; ++b, w += 176) {
-    int scale[8], min[8];
-    unpack_k4_scales(w + 4, scale, min);
-    const float d = half(w), dmin = half(w + 2);
-    const V qh0 = load(w + 16), qh1 = load(w + 32);
-    V sumi[N];
-    for (auto& v : sumi) v = zero();
-    const uint8_t* q = w + 48;
-    for (int j = 0; j < 4; ++j, q += 32) {
-      const V bit_lo = splat_i8(static_cast<int8_t>(1 << (2 * j)));
-      const V bit_hi = splat_i8(static_cast<int8_t>(1 << (2 * j + 1)));
-      const V q0 = load(q), q1 = load(q + 16);
-      const V lo0 = bit_or(bit_and(q0, low_nibbles), bit_and(has_bits(qh0, bit_lo), fifth));
-      const V lo1 = bit_or(bit_and(q1, low_nibbles), bit_and(has_bits(qh1, bit_lo), fifth));
-      const V hi0 = bit_or(shr_u8<4>(q0), bit_and(has_bits(qh0, bit_hi), fifth));
-      const V hi1 = bit_or(shr_u8<4>(q1), bit_and(has_bits(qh1, bit_hi), fifth));
-      const V scale_lo = splat_i32(scale[2 * j]), scale_hi = splat_i32(scale[2 * j + 1]);
-      for (int k = 0; k < N; ++k) {
-        const int8_t* xq = block_of<BlockQ8_K>(x, stride, k, b).qs + 64 * j;
-        const V lo = add_i32(dot_i8(lo0, load(xq)), dot_i8(lo1, load(xq + 16)));
-        const V hi = add_i32(dot_i8(hi0, load(xq + 32)), dot_i8(hi1, load(xq + 48)));
-        sumi[k] = add_i32(sumi[k], add_i32(mul_i32(lo, scale_lo), mul_i32(hi, scale_hi)));
-      }
-    }
-    for (int k = 0; k < N; ++k) {
-      const auto& y = block_of<BlockQ8_K>(x, stride, k, b);
-      int mins = 0;
-      for (int j = 0; j < 8; ++j) mins += min[j] * (y.bsums[2 * j] + y.bsums[2 * j + 1]);
-      acc[k] = mul_add_f32(to_f32(sumi[k]), splat_f32(y.d * d), acc[k]);
-      min_sum[k] += (y.d * dmin) * static_cast<float>(mins);
-    }
-  }
-  for (int k = 0; k < N; ++k) out[k] = sum_f32(acc[k]) - min_sum[k];
-}
-
+// Q6_K: 6-bit quants stored plus 32 (low nibbles in ql, two high bits in qh), sixteen groups of
+// 16 with a signed 8-bit scale each.
 template <int N>
 void dot_q6_k(const uint8_t* w, const uint8_t* x, size_t stride, int64_t n, float* out) {
   using namespace simd;
-  const V low_nibbles = splat_i8(0x0F), two_bits = splat_i8(3), offset = splat_i8(32);
+  const V low_nibbles = splat_i8(0x0F), bits_4_5 = splat_i8(0x30);
   F acc[N];
   for (auto& a : acc) a = zero_f32();
   for (int64_t b = 0; b < n / 256; ++b, w += 210) {
     const uint8_t* ql = w;
     const uint8_t* qh = w + 128;
-    const auto* sc = reinterpret_cast<const int8_t*>(w + 192);
+    alignas(16) int16_t scale[16];
+    for (int g = 0; g < 16; ++g) scale[g] = static_cast<int8_t>(w[192 + g]);
+    const V scale_lo = load(scale), scale_hi = load(scale + 8);
     V sumi[N];
     for (auto& v : sumi) v = zero();
-    for (int chunk = 0; chunk < 2; ++chunk, ql += 64, qh += 32, sc += 8) {
+    for (int chunk = 0; chunk < 2; ++chunk, ql += 64, qh += 32) {
       for (int l = 0; l < 32; l += 16) {
         const V a = load(ql + l), c = load(ql + 32 + l), h = load(qh + l);
-        // Four 6-bit values per position: low nibbles of a and c, high nibbles of a and c,
-        // each with two bits of h on top.
-        const V q1 =
-            sub_i8(bit_or(bit_and(a, low_nibbles), shl4_small(bit_and(h, two_bits))), offset);
-        const V q2 = sub_i8(
-            bit_or(bit_and(c, low_nibbles), shl4_small(bit_and(shr_u8<2>(h), two_bits))), offset);
-        const V q3 =
-            sub_i8(bit_or(shr_u8<4>(a), shl4_small(bit_and(shr_u8<4>(h), two_bits))), offset);
-        const V q4 = sub_i8(bit_or(shr_u8<4>(c), shl4_small(shr_u8<6>(h))), offset);
-        const int g = l / 16;
-        const V s1 = splat_i32(sc[g]), s2 = splat_i32(sc[g + 2]);
-        const V s3 = splat_i32(sc[g + 4]), s4 = splat_i32(sc[g + 6]);
+        // Four 6-bit quants per position: the low and high nibbles of a and c, each with two
+        // bits of h (bits 0-1, 2-3, 4-5, 6-7) moved to bits 4-5.
+        const V h_up = shl4_small(bit_and(h, low_nibbles));
+        const V q1 = bit_or(bit_and(a, low_nibbles), bit_and(h_up, bits_4_5));
+        const V q2 = bit_or(bit_and(c, low_nibbles), bit_and(shr_u8<2>(h_up), bits_4_5));
+        const V q3 = bit_or(shr_u8<4>(a), bit_and(h, bits_4_5));
+        const V q4 = bit_or(shr_u8<4>(c), bit_and(shr_u8<2>(h), bits_4_5));
+        const int g = 8 * chunk + l / 16;
+        const V s1 = splat_i16(scale[g]), s2 = splat_i16(scale[g + 2]);
+        const V s3 = splat_i16(scale[g + 4]), s4 = splat_i16(scale[g + 6]);
         for (int k = 0; k < N; ++k) {
           const int8_t* xq = block_of<BlockQ8_K>(x, stride, k, b).qs + 128 * chunk + l;
-          V sum = mul_i32(dot_i8(q1, load(xq)), s1);
-          sum = add_i32(sum, mul_i32(dot_i8(q2, load(xq + 32)), s2));
-          sum = add_i32(sum, mul_i32(dot_i8(q3, load(xq + 64)), s3));
-          sum = add_i32(sum, mul_i32(dot_i8(q4, load(xq + 96)), s4));
+          V sum = madd_i16(dot_u7_pairs(q1, load(xq)), s1);
+          sum = add_i32(sum, madd_i16(dot_u7_pairs(q2, load(xq + 32)), s2));
+          sum = add_i32(sum, madd_i16(dot_u7_pairs(q3, load(xq + 64)), s3));
+          sum = add_i32(sum, madd_i16(dot_u7_pairs(q4, load(xq + 96)), s4));
           sumi[k] = add_i32(sumi[k], sum);
         }
       }
@@ -337,7 +327,11 @@ void dot_q6_k(const uint8_t* w, const uint8_t* x, size_t stride, int64_t n, floa
     const float d = half(w + 208);
     for (int k = 0; k < N; ++k) {
       const auto& y = block_of<BlockQ8_K>(x, stride, k, b);
-      acc[k] = mul_add_f32(to_f32(sumi[k]), splat_f32(y.d * d), acc[k]);
+      // The stored quants are 32 too high: take 32 times each group's scaled sum back out.
+      const V offset =
+          add_i32(madd_i16(load(y.bsums), scale_lo), madd_i16(load(y.bsums + 8), scale_hi));
+      acc[k] =
+          mul_add_f32(to_f32(sub_i32(sumi[k], shl_i32<5>(offset))), splat_f32(y.d * d), acc[k]);
     }
   }
   for (int k = 0; k < N; ++k) out[k] = sum_f32(acc[k]);
