@@ -12,6 +12,7 @@
 #include "quant/kernels.h"
 #include "quant/legacy_quants.h"
 #include "quant/rows_of_4.h"
+#include "quant/rows_of_4_k.h"
 #include "quant/simd128.h"
 
 namespace pipit::kernels {
@@ -150,11 +151,12 @@ Rows4Fn rows4_kernel(TensorType type) {
     case TensorType::Q5_1:
       return rows4_entry<Q5_1Quants>;
     default:
-      return nullptr;
+      return rows4_k_kernel(type);
   }
 }
 
 void interleave_rows_of_4(Matrix& w, uint8_t* data) {
+  if (interleave_k_rows_of_4(w, data)) return;
   if (w.layout != Layout::kRows || w.rows % 4 != 0) return;
   const auto interleave = [&]<typename T>() {
     interleave_groups<shape_of<T>()>(w, data);
@@ -177,6 +179,7 @@ void interleave_rows_of_4(Matrix& w, uint8_t* data) {
 }
 
 void dequantize_matrix_row(const Matrix& w, int64_t r, float* dst) {
+  if (w.layout == Layout::kRowsOf4 && dequantize_k_row_of_4(w, r, dst)) return;
   BlockShape shape;
   if (w.layout == Layout::kRows || !legacy_shape(w.type, &shape)) {
     dequantize_row(w.type, w.row(r), dst, w.cols);

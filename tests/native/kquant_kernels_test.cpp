@@ -179,5 +179,73 @@ TEST(KQuantKernels, TheBoundDetectsOneChangedQuant) {
   }
 }
 
+// Layout::kRowsOf4 (Q4_K and Q6_K): every row and token of a matmul as the reference computes
+// it, for 1 to 4 tokens per kernel call, and each row read back exactly as the file holds it.
+TEST(KQuantKernels, FourRowLayoutMatchesTheReferenceAndGivesRowsBack) {
+  std::mt19937 rng(5);
+  const int64_t rows = 12, cols = 768;
+  for (const KType& t : kTypes) {
+    if (t.type != TensorType::Q4_K && t.type != TensorType::Q6_K) continue;
+    SCOPED_TRACE(name_of(t.type));
+    for (int fill : {-1, 0xFF, 0x00, 0xAA}) {
+      std::vector<uint8_t> file_bytes;
+      for (int64_t r = 0; r < rows; ++r) {
+        const int scale_fill = fill < 0 ? -1 : (r % 2 ? 0x7F : 0x80 | static_cast<int>(r));
+        const std::vector<uint8_t> row =
+            k_row(t, cols, fill, scale_fill, 0.01f * (r - 5), 0.02f, rng);
+        file_bytes.insert(file_bytes.end(), row.begin(), row.end());
+      }
+      const size_t row_size = file_bytes.size() / rows;
+      std::vector<uint8_t> interleaved = file_bytes;
+      Matrix fast{t.type, interleaved.data(), cols, rows, row_size};
+      interleave_rows_of_4(fast, interleaved.data());
+      ASSERT_EQ(fast.layout, Layout::kRowsOf4);
+      ASSERT_NE(interleaved, file_bytes);
+
+      for (int tokens : {1, 3, 4, 6}) {
+        std::vector<float> x;
+        for (int k = 0; k < tokens; ++k) {
+          const std::vector<float> xk = activations(k % 3, cols, rng);
+          x.insert(x.end(), xk.begin(), xk.end());
+        }
+        std::vector<float> y(tokens * rows);
+        matmul(fast, x.data(), tokens, y.data());
+        for (int k = 0; k < tokens; ++k) {
+          const std::vector<BlockQ8_K> xq =
+              q8k(std::vector<float>(x.begin() + k * cols, x.begin() + (k + 1) * cols));
+          for (int64_t r = 0; r < rows; ++r) {
+            const std::vector<uint8_t> row(file_bytes.begin() + r * row_size,
+                                           file_bytes.begin() + (r + 1) * row_size);
+            const float want = reference_dot(t.type)(row.data(), xq.data(), cols);
+            EXPECT_NEAR(y[k * rows + r], want, kRounding * magnitude(t, row, xq, cols) + 1e-30)
+                << "fill " << fill << ", " << tokens << " tokens: token " << k << " row " << r;
+          }
+        }
+      }
+      std::vector<float> want(cols), got(cols);
+      for (int64_t r = 0; r < rows; ++r) {
+        dequantize_row(t.type, file_bytes.data() + r * row_size, want.data(), cols);
+        dequantize_matrix_row(fast, r, got.data());
+        EXPECT_EQ(got, want) << "fill " << fill << " row " << r;
+      }
+    }
+  }
+}
+
+TEST(KQuantKernels, RowCountsThatAreNotMultiplesOfFourKeepTheFileLayout) {
+  std::mt19937 rng(6);
+  const KType& t = kTypes[4];  // Q6_K
+  std::vector<uint8_t> bytes;
+  for (int r = 0; r < 6; ++r) {
+    const std::vector<uint8_t> row = k_row(t, 256, -1, -1, 0.01f, 0.0f, rng);
+    bytes.insert(bytes.end(), row.begin(), row.end());
+  }
+  const std::vector<uint8_t> before = bytes;
+  Matrix m{t.type, bytes.data(), 256, 6, static_cast<size_t>(t.block_bytes)};
+  interleave_rows_of_4(m, bytes.data());
+  EXPECT_EQ(m.layout, Layout::kRows);
+  EXPECT_EQ(bytes, before);
+}
+
 }  // namespace
 }  // namespace pipit::kernels

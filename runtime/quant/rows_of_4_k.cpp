@@ -1,0 +1,321 @@
+// Layout::kRowsOf4 for Q4_K and Q6_K. Per super-block position a group holds the four rows'
+// scales together, so that one SIMD pass converts their f16 scales and unpacks their sub-block
+// scales, then each row's quants. One pass over a group computes four rows while loading each
+// activation block once, and scales the four rows' integer sums with one float operation.
+//
+// Q4_K group (4 x 144 bytes): the rows' d (f16), their dmin, their 12 packed scale bytes as
+// three 16-byte vectors (vector i holds bytes 4i..4i+3 of rows 0, 1, 2, 3), then each row's 128
+// quant bytes as in the file.
+//
+// Q6_K group (4 x 210 bytes): the rows' d, their 16 scales each, then each row's 256 quants
+// re-encoded so that 64 of them come out of three 16-byte vectors in 11 operations, about half
+// of what the file's nibbles and 2-bit fields take: for the values v[0..63] of a 64-value
+// chunk, byte i of vectors a, b, c holds v[i], v[16 + i], v[32 + i] in its low six bits and
+// bits 0-1, 2-3, 4-5 of v[48 + i] on top.
+#include "quant/rows_of_4_k.h"
+
+#include <cstring>
+#include <vector>
+
+#include "quant/activations.h"
+#include "quant/k_scales.h"
+#include "quant/simd128.h"
+
+#if defined(__wasm__)
+#define PIPIT_ROLLED _Pragma("clang loop unroll(disable)")
+#else
+#define PIPIT_ROLLED
+#endif
+
+namespace pipit::kernels {
+namespace {
+
+constexpr int kQ4KBytes = 144;
+constexpr int kQ6KBytes = 210;
+
+template <typename Block>
+const Block& block_of(const uint8_t* x, size_t stride, int k, int64_t b) {
+  return reinterpret_cast<const Block*>(x + k * stride)[b];
+}
+
+// out[4k + r] = dot(row r of the group, activation row k). See dot_simd.cpp for how the K
+// kernels keep quants unsigned and fold mins and offsets into the activation sums.
+template <int N>
+void rows4_q4_k(const uint8_t* g, const uint8_t* x, size_t stride, int64_t n, float* out) {
+  using namespace simd;
+  const V low_nibbles = splat_i8(0x0F), low6 = splat_i8(63), bits_4_5 = splat_i8(0x30);
+  const V ones = splat_i16(1);
+  // Sums of activation pairs 2t, 2t+1 (as int16, the low halves of madd_i16's int32 lanes) for
+  // every row's two lanes.
+  const V pairs_0_1 = bytes(0, 1, 4, 5, 0, 1, 4, 5, 0, 1, 4, 5, 0, 1, 4, 5);
+  const V pairs_2_3 = bytes(8, 9, 12, 13, 8, 9, 12, 13, 8, 9, 12, 13, 8, 9, 12, 13);
+  F acc[N];
+  for (auto& a : acc) a = zero_f32();
+  for (int64_t b = 0; b < n / 256; ++b, g += 4 * kQ4KBytes) {
+    const V halves = load(g);
+    const F d = halves_to_f32(widen_low_u16(halves)), dmin = halves_to_f32(widen_high_u16(halves));
+    // Byte 4r + i: scale or min i (or 4 + i) of row r, as unpack_k4_scales decodes them.
+    const V w0 = load(g + 16), w1 = load(g + 32), w2 = load(g + 48);
+    const V scales_0_3 = bit_and(w0, low6);
+    const V scales_4_7 = bit_or(bit_and(w2, low_nibbles), bit_and(shr_u8<2>(w0), bits_4_5));
+    const V mins_0_3 = bit_and(w1, low6);
+    const V mins_4_7 = bit_or(shr_u8<4>(w2), bit_and(shr_u8<2>(w1), bits_4_5));
+    alignas(16) int16_t scale[32];  // row r's scale i at 4r + i, its scale 4 + i at 16 + 4r + i
+    store_i16(scale, low_bytes_as_i16(scales_0_3));
+    store_i16(scale + 8, high_bytes_as_i16(scales_0_3));
+    store_i16(scale + 16, low_bytes_as_i16(scales_4_7));
+    store_i16(scale + 24, high_bytes_as_i16(scales_4_7));
+    // Mins 2t and 2t+1 of each row as int16 pairs: madd_i16 with the activation sums of
+    // sub-blocks 2t, 2t+1 gives every row's lane of the min correction.
+    const V even = bytes(0, -1, 1, -1, 4, -1, 5, -1, 8, -1, 9, -1, 12, -1, 13, -1);
+    const V odd = bytes(2, -1, 3, -1, 6, -1, 7, -1, 10, -1, 11, -1, 14, -1, 15, -1);
+    const V min_pairs[4] = {shuffle_bytes(mins_0_3, even), shuffle_bytes(mins_0_3, odd),
+                            shuffle_bytes(mins_4_7, even), shuffle_bytes(mins_4_7, odd)};
+    V sumi[N][4];
+    for (auto& row_sums : sumi) {
+      for (auto& v : row_sums) v = zero();
+    }
+    for (int j = 0; j < 4; ++j) {
+      PIPIT_ROLLED
+      for (int r = 0; r < 4; ++r) {
+        const uint8_t* q = g + 64 + 128 * r + 32 * j;
+        const V q0 = load(q), q1 = load(q + 16);
+        const V lo0 = bit_and(q0, low_nibbles), lo1 = bit_and(q1, low_nibbles);
+        const V hi0 = shr_u8<4>(q0), hi1 = shr_u8<4>(q1);
+        const int16_t* s = scale + (j < 2 ? 0 : 16) + 4 * r + 2 * (j % 2);
+        const V scale_lo = splat_i16(s[0]), scale_hi = splat_i16(s[1]);
+        for (int k = 0; k < N; ++k) {
+          const int8_t* xq = block_of<BlockQ8_K>(x, stride, k, b).qs + 64 * j;
+          const V lo = add_i16(dot_u7_pairs(lo0, load(xq)), dot_u7_pairs(lo1, load(xq + 16)));
+          const V hi = add_i16(dot_u7_pairs(hi0, load(xq + 32)), dot_u7_pairs(hi1, load(xq + 48)));
+          sumi[k][r] = add_i32(sumi[k][r], add_i32(madd_i16(lo, scale_lo), madd_i16(hi, scale_hi)));
+        }
+      }
+    }
+    for (int k = 0; k < N; ++k) {
+      const auto& y = block_of<BlockQ8_K>(x, stride, k, b);
+      const V sums_lo = madd_i16(load(y.bsums), ones), sums_hi = madd_i16(load(y.bsums + 8), ones);
+      const V mins = add_i32(add_i32(madd_i16(min_pairs[0], shuffle_bytes(sums_lo, pairs_0_1)),
+                                     madd_i16(min_pairs[1], shuffle_bytes(sums_lo, pairs_2_3))),
+                             add_i32(madd_i16(min_pairs[2], shuffle_bytes(sums_hi, pairs_0_1)),
+                                     madd_i16(min_pairs[3], shuffle_bytes(sums_hi, pairs_2_3))));
+      const V rows = reduce4(sumi[k][0], sumi[k][1], sumi[k][2], sumi[k][3]);
+      acc[k] = mul_add_f32(to_f32(rows), mul_f32(d, splat_f32(y.d)), acc[k]);
+      acc[k] = mul_add_f32(to_f32(mins), mul_f32(dmin, splat_f32(-y.d)), acc[k]);
+    }
+  }
+  for (int k = 0; k < N; ++k) store_f32(out + 4 * k, acc[k]);
+}
+
+template <int N>
+void rows4_q6_k(const uint8_t* g, const uint8_t* x, size_t stride, int64_t n, float* out) {
+  using namespace simd;
+  const V low6 = splat_i8(63), bits_2_3 = splat_i8(0x0C), bits_4_5 = splat_i8(0x30);
+  F acc[N];
+  for (auto& a : acc) a = zero_f32();
+  for (int64_t b = 0; b < n / 256; ++b, g += 4 * kQ6KBytes) {
+    const F d = halves_to_f32(widen_low_u16(load64(g)));
+    alignas(16) int16_t scale[64];  // row r's scale i at 16r + i
+    for (int i = 0; i < 64; ++i) scale[i] = static_cast<int8_t>(g[8 + i]);
+    V sumi[N][4];
+    for (auto& row_sums : sumi) {
+      for (auto& v : row_sums) v = zero();
+    }
+    for (int j = 0; j < 4; ++j) {
+      PIPIT_ROLLED
+      for (int r = 0; r < 4; ++r) {
+        const uint8_t* q = g + 72 + 192 * r + 48 * j;
+        const V a = load(q), b16 = load(q + 16), c = load(q + 32);
+        const V v0 = bit_and(a, low6), v1 = bit_and(b16, low6), v2 = bit_and(c, low6);
+        const V v3 = bit_or(bit_or(shr_u8<6>(a), bit_and(shr_u8<4>(b16), bits_2_3)),
+                            bit_and(shr_u8<2>(c), bits_4_5));
+        const int16_t* s = scale + 16 * r + 4 * j;
+        const V s0 = splat_i16(s[0]), s1 = splat_i16(s[1]);
+        const V s2 = splat_i16(s[2]), s3 = splat_i16(s[3]);
+        for (int k = 0; k < N; ++k) {
+          const int8_t* xq = block_of<BlockQ8_K>(x, stride, k, b).qs + 64 * j;
+          V sum = madd_i16(dot_u7_pairs(v0, load(xq)), s0);
+          sum = add_i32(sum, madd_i16(dot_u7_pairs(v1, load(xq + 16)), s1));
+          sum = add_i32(sum, madd_i16(dot_u7_pairs(v2, load(xq + 32)), s2));
+          sum = add_i32(sum, madd_i16(dot_u7_pairs(v3, load(xq + 48)), s3));
+          sumi[k][r] = add_i32(sumi[k][r], sum);
+        }
+      }
+    }
+    for (int k = 0; k < N; ++k) {
+      const auto& y = block_of<BlockQ8_K>(x, stride, k, b);
+      const V sums_lo = load(y.bsums), sums_hi = load(y.bsums + 8);
+      // The quants are stored 32 too high: take 32 times each group's scaled sum back out.
+      for (int r = 0; r < 4; ++r) {
+        const V offset = add_i32(madd_i16(sums_lo, load(scale + 16 * r)),
+                                 madd_i16(sums_hi, load(scale + 16 * r + 8)));
+        sumi[k][r] = sub_i32(sumi[k][r], shl_i32<5>(offset));
+      }
+      const V rows = reduce4(sumi[k][0], sumi[k][1], sumi[k][2], sumi[k][3]);
+      acc[k] = mul_add_f32(to_f32(rows), mul_f32(d, splat_f32(y.d)), acc[k]);
+    }
+  }
+  for (int k = 0; k < N; ++k) store_f32(out + 4 * k, acc[k]);
+}
+
+using GroupKernel = void (*)(const uint8_t*, const uint8_t*, size_t, int64_t, float*);
+
+template <GroupKernel K1, GroupKernel K2, GroupKernel K3, GroupKernel K4>
+void dispatch(const uint8_t* g, const uint8_t* x, size_t stride, int count, int64_t n, float* out) {
+  switch (count) {
+    case 1:
+      K1(g, x, stride, n, out);
+      return;
+    case 2:
+      K2(g, x, stride, n, out);
+      return;
+    case 3:
+      K3(g, x, stride, n, out);
+      return;
+    default:
+      K4(g, x, stride, n, out);
+      return;
+  }
+}
+
+// ---- the layouts ----
+
+// Q6_K's 256 quants (0..63, before the -32 offset) from the file's ql and qh.
+void q6_k_values_from_file(const uint8_t* block, uint8_t v[256]) {
+  for (int chunk = 0; chunk < 2; ++chunk) {
+    const uint8_t* ql = block + 64 * chunk;
+    const uint8_t* qh = block + 128 + 32 * chunk;
+    uint8_t* out = v + 128 * chunk;
+    for (int l = 0; l < 32; ++l) {
+      out[l] = (ql[l] & 0x0F) | ((qh[l] & 3) << 4);
+      out[l + 32] = (ql[l + 32] & 0x0F) | (((qh[l] >> 2) & 3) << 4);
+      out[l + 64] = (ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4);
+      out[l + 96] = (ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4);
+    }
+  }
+}
+
+void q6_k_values_to_file(const uint8_t v[256], uint8_t* block) {
+  for (int chunk = 0; chunk < 2; ++chunk) {
+    uint8_t* ql = block + 64 * chunk;
+    uint8_t* qh = block + 128 + 32 * chunk;
+    const uint8_t* in = v + 128 * chunk;
+    for (int l = 0; l < 32; ++l) {
+      ql[l] = static_cast<uint8_t>((in[l] & 0x0F) | ((in[l + 64] & 0x0F) << 4));
+      ql[l + 32] = static_cast<uint8_t>((in[l + 32] & 0x0F) | ((in[l + 96] & 0x0F) << 4));
+      qh[l] = static_cast<uint8_t>((in[l] >> 4) | ((in[l + 32] >> 4) << 2) |
+                                   ((in[l + 64] >> 4) << 4) | ((in[l + 96] >> 4) << 6));
+    }
+  }
+}
+
+// The group's encoding (see the top of this file), 192 bytes.
+void q6_k_values_to_group(const uint8_t v[256], uint8_t* q) {
+  for (int j = 0; j < 4; ++j, v += 64, q += 48) {
+    for (int i = 0; i < 16; ++i) {
+      q[i] = static_cast<uint8_t>(v[i] | ((v[48 + i] & 3) << 6));
+      q[16 + i] = static_cast<uint8_t>(v[16 + i] | (((v[48 + i] >> 2) & 3) << 6));
+      q[32 + i] = static_cast<uint8_t>(v[32 + i] | ((v[48 + i] >> 4) << 6));
+    }
+  }
+}
+
+void q6_k_values_from_group(const uint8_t* q, uint8_t v[256]) {
+  for (int j = 0; j < 4; ++j, v += 64, q += 48) {
+    for (int i = 0; i < 16; ++i) {
+      v[i] = q[i] & 63;
+      v[16 + i] = q[16 + i] & 63;
+      v[32 + i] = q[32 + i] & 63;
+      v[48 + i] =
+          static_cast<uint8_t>((q[i] >> 6) | ((q[16 + i] >> 6) << 2) | ((q[32 + i] >> 6) << 4));
+    }
+  }
+}
+
+int block_bytes_of(TensorType type) {
+  return type == TensorType::Q4_K ? kQ4KBytes : kQ6KBytes;
+}
+
+// Block position b of all four rows (`rows`, each in the file's layout) into the group's form.
+void to_group(TensorType type, const uint8_t* const rows[4], uint8_t* out) {
+  if (type == TensorType::Q4_K) {
+    for (int r = 0; r < 4; ++r) {
+      std::memcpy(out + 2 * r, rows[r], 2);
+      std::memcpy(out + 8 + 2 * r, rows[r] + 2, 2);
+      for (int i = 0; i < 3; ++i) std::memcpy(out + 16 + 16 * i + 4 * r, rows[r] + 4 + 4 * i, 4);
+      std::memcpy(out + 64 + 128 * r, rows[r] + 16, 128);
+    }
+    return;
+  }
+  for (int r = 0; r < 4; ++r) {
+    std::memcpy(out + 2 * r, rows[r] + 208, 2);
+    std::memcpy(out + 8 + 16 * r, rows[r] + 192, 16);
+    uint8_t v[256];
+    q6_k_values_from_file(rows[r], v);
+    q6_k_values_to_group(v, out + 72 + 192 * r);
+  }
+}
+
+// Row r's block from a group's block position, in the file's layout.
+void from_group(TensorType type, const uint8_t* in, int r, uint8_t* block) {
+  if (type == TensorType::Q4_K) {
+    std::memcpy(block, in + 2 * r, 2);
+    std::memcpy(block + 2, in + 8 + 2 * r, 2);
+    for (int i = 0; i < 3; ++i) std::memcpy(block + 4 + 4 * i, in + 16 + 16 * i + 4 * r, 4);
+    std::memcpy(block + 16, in + 64 + 128 * r, 128);
+    return;
+  }
+  std::memcpy(block + 208, in + 2 * r, 2);
+  std::memcpy(block + 192, in + 8 + 16 * r, 16);
+  uint8_t v[256];
+  q6_k_values_from_group(in + 72 + 192 * r, v);
+  q6_k_values_to_file(v, block);
+}
+
+}  // namespace
+
+Rows4Fn rows4_k_kernel(TensorType type) {
+  switch (type) {
+    case TensorType::Q4_K:
+      return dispatch<rows4_q4_k<1>, rows4_q4_k<2>, rows4_q4_k<3>, rows4_q4_k<4>>;
+    case TensorType::Q6_K:
+      return dispatch<rows4_q6_k<1>, rows4_q6_k<2>, rows4_q6_k<3>, rows4_q6_k<4>>;
+    default:
+      return nullptr;
+  }
+}
+
+bool interleave_k_rows_of_4(Matrix& w, uint8_t* data) {
+  if (!rows4_k_kernel(w.type)) return false;
+  if (w.layout != Layout::kRows || w.rows % 4 != 0) return true;
+  const int block_bytes = block_bytes_of(w.type);
+  const int64_t blocks = w.cols / 256;
+  const size_t group_bytes = 4 * w.row_bytes;
+  std::vector<uint8_t> original(group_bytes);
+  for (int64_t g = 0; g < w.rows / 4; ++g) {
+    uint8_t* group = data + g * group_bytes;
+    std::memcpy(original.data(), group, group_bytes);
+    for (int64_t b = 0; b < blocks; ++b) {
+      const uint8_t* rows[4];
+      for (int r = 0; r < 4; ++r) rows[r] = original.data() + r * w.row_bytes + b * block_bytes;
+      to_group(w.type, rows, group + 4 * b * block_bytes);
+    }
+  }
+  w.layout = Layout::kRowsOf4;
+  return true;
+}
+
+bool dequantize_k_row_of_4(const Matrix& w, int64_t r, float* dst) {
+  if (!rows4_k_kernel(w.type)) return false;
+  const int block_bytes = block_bytes_of(w.type);
+  std::vector<uint8_t> row(w.row_bytes);
+  const uint8_t* group = w.data + (r / 4) * 4 * w.row_bytes;
+  for (int64_t b = 0; b < w.cols / 256; ++b) {
+    from_group(w.type, group + 4 * b * block_bytes, static_cast<int>(r % 4),
+               row.data() + b * block_bytes);
+  }
+  dequantize_row(w.type, row.data(), dst, w.cols);
+  return true;
+}
+
+}  // namespace pipit::kernels
