@@ -1,11 +1,12 @@
-// Layout::kRowsOf4 for Q4_K and Q6_K. Per super-block position a group holds the four rows'
+// Layout::kRowsOf4 for Q4_K, Q5_K and Q6_K. Per super-block position a group holds the four rows'
 // scales together, so that one SIMD pass converts their f16 scales and unpacks their sub-block
 // scales, then each row's quants. One pass over a group computes four rows while loading each
 // activation block once, and scales the four rows' integer sums with one float operation.
 //
 // Q4_K group (4 x 144 bytes): the rows' d (f16), their dmin, their 12 packed scale bytes as
 // three 16-byte vectors (vector i holds bytes 4i..4i+3 of rows 0, 1, 2, 3), then each row's 128
-// quant bytes as in the file.
+// quant bytes as in the file. Q5_K (4 x 176 bytes) has each row's 32 bytes of fifth bits
+// between the scales and the quants.
 //
 // Q6_K group (4 x 210 bytes): the rows' d, their 16 scales each, then each row's 256 quants
 // re-encoded so that 64 of them come out of three 16-byte vectors in 11 operations, about half
@@ -31,6 +32,7 @@ namespace pipit::kernels {
 namespace {
 
 constexpr int kQ4KBytes = 144;
+constexpr int kQ5KBytes = 176;
 constexpr int kQ6KBytes = 210;
 
 template <typename Block>
@@ -40,10 +42,13 @@ const Block& block_of(const uint8_t* x, size_t stride, int k, int64_t b) {
 
 // out[4k + r] = dot(row r of the group, activation row k). See dot_simd.cpp for how the K
 // kernels keep quants unsigned and fold mins and offsets into the activation sums.
-template <int N>
-void rows4_q4_k(const uint8_t* g, const uint8_t* x, size_t stride, int64_t n, float* out) {
+template <bool kFiveBits, int N>
+void rows4_q45_k(const uint8_t* g, const uint8_t* x, size_t stride, int64_t n, float* out) {
   using namespace simd;
+  constexpr int kGroupBytes = 4 * (kFiveBits ? kQ5KBytes : kQ4KBytes);
+  constexpr int kQuants = kFiveBits ? 192 : 64;  // where the rows' quants start in a group
   const V low_nibbles = splat_i8(0x0F), low6 = splat_i8(63), bits_4_5 = splat_i8(0x30);
+  const V fifth = splat_i8(0x10);
   const V ones = splat_i16(1);
   // Sums of activation pairs 2t, 2t+1 (as int16, the low halves of madd_i16's int32 lanes) for
   // every row's two lanes.
@@ -51,7 +56,7 @@ void rows4_q4_k(const uint8_t* g, const uint8_t* x, size_t stride, int64_t n, fl
   const V pairs_2_3 = bytes(8, 9, 12, 13, 8, 9, 12, 13, 8, 9, 12, 13, 8, 9, 12, 13);
   F acc[N];
   for (auto& a : acc) a = zero_f32();
-  for (int64_t b = 0; b < n / 256; ++b, g += 4 * kQ4KBytes) {
+  for (int64_t b = 0; b < n / 256; ++b, g += kGroupBytes) {
     const V halves = load(g);
     const F d = halves_to_f32(widen_low_u16(halves)), dmin = halves_to_f32(widen_high_u16(halves));
     // Byte 4r + i: scale or min i (or 4 + i) of row r, as unpack_k4_scales decodes them.
@@ -78,10 +83,20 @@ void rows4_q4_k(const uint8_t* g, const uint8_t* x, size_t stride, int64_t n, fl
     for (int j = 0; j < 4; ++j) {
       PIPIT_ROLLED
       for (int r = 0; r < 4; ++r) {
-        const uint8_t* q = g + 64 + 128 * r + 32 * j;
+        const uint8_t* q = g + kQuants + 128 * r + 32 * j;
         const V q0 = load(q), q1 = load(q + 16);
-        const V lo0 = bit_and(q0, low_nibbles), lo1 = bit_and(q1, low_nibbles);
-        const V hi0 = shr_u8<4>(q0), hi1 = shr_u8<4>(q1);
+        V lo0 = bit_and(q0, low_nibbles), lo1 = bit_and(q1, low_nibbles);
+        V hi0 = shr_u8<4>(q0), hi1 = shr_u8<4>(q1);
+        if constexpr (kFiveBits) {
+          const uint8_t* qh = g + 64 + 32 * r;
+          const V qh0 = load(qh), qh1 = load(qh + 16);
+          const V bit_lo = splat_i8(static_cast<int8_t>(1 << (2 * j)));
+          const V bit_hi = splat_i8(static_cast<int8_t>(1 << (2 * j + 1)));
+          lo0 = bit_or(lo0, bit_and(has_bits(qh0, bit_lo), fifth));
+          lo1 = bit_or(lo1, bit_and(has_bits(qh1, bit_lo), fifth));
+          hi0 = bit_or(hi0, bit_and(has_bits(qh0, bit_hi), fifth));
+          hi1 = bit_or(hi1, bit_and(has_bits(qh1, bit_hi), fifth));
+        }
         const int16_t* s = scale + (j < 2 ? 0 : 16) + 4 * r + 2 * (j % 2);
         const V scale_lo = splat_i16(s[0]), scale_hi = splat_i16(s[1]);
         for (int k = 0; k < N; ++k) {
@@ -233,17 +248,26 @@ void q6_k_values_from_group(const uint8_t* q, uint8_t v[256]) {
 }
 
 int block_bytes_of(TensorType type) {
-  return type == TensorType::Q4_K ? kQ4KBytes : kQ6KBytes;
+  switch (type) {
+    case TensorType::Q4_K:
+      return kQ4KBytes;
+    case TensorType::Q5_K:
+      return kQ5KBytes;
+    default:
+      return kQ6KBytes;
+  }
 }
 
 // Block position b of all four rows (`rows`, each in the file's layout) into the group's form.
 void to_group(TensorType type, const uint8_t* const rows[4], uint8_t* out) {
-  if (type == TensorType::Q4_K) {
+  if (type != TensorType::Q6_K) {
+    const int fifth_bits = type == TensorType::Q5_K ? 32 : 0;
     for (int r = 0; r < 4; ++r) {
       std::memcpy(out + 2 * r, rows[r], 2);
       std::memcpy(out + 8 + 2 * r, rows[r] + 2, 2);
       for (int i = 0; i < 3; ++i) std::memcpy(out + 16 + 16 * i + 4 * r, rows[r] + 4 + 4 * i, 4);
-      std::memcpy(out + 64 + 128 * r, rows[r] + 16, 128);
+      std::memcpy(out + 64 + fifth_bits * r, rows[r] + 16, fifth_bits);
+      std::memcpy(out + 64 + 4 * fifth_bits + 128 * r, rows[r] + 16 + fifth_bits, 128);
     }
     return;
   }
@@ -258,11 +282,13 @@ void to_group(TensorType type, const uint8_t* const rows[4], uint8_t* out) {
 
 // Row r's block from a group's block position, in the file's layout.
 void from_group(TensorType type, const uint8_t* in, int r, uint8_t* block) {
-  if (type == TensorType::Q4_K) {
+  if (type != TensorType::Q6_K) {
+    const int fifth_bits = type == TensorType::Q5_K ? 32 : 0;
     std::memcpy(block, in + 2 * r, 2);
     std::memcpy(block + 2, in + 8 + 2 * r, 2);
     for (int i = 0; i < 3; ++i) std::memcpy(block + 4 + 4 * i, in + 16 + 16 * i + 4 * r, 4);
-    std::memcpy(block + 16, in + 64 + 128 * r, 128);
+    std::memcpy(block + 16, in + 64 + fifth_bits * r, fifth_bits);
+    std::memcpy(block + 16 + fifth_bits, in + 64 + 4 * fifth_bits + 128 * r, 128);
     return;
   }
   std::memcpy(block + 208, in + 2 * r, 2);
@@ -277,7 +303,11 @@ void from_group(TensorType type, const uint8_t* in, int r, uint8_t* block) {
 Rows4Fn rows4_k_kernel(TensorType type) {
   switch (type) {
     case TensorType::Q4_K:
-      return dispatch<rows4_q4_k<1>, rows4_q4_k<2>, rows4_q4_k<3>, rows4_q4_k<4>>;
+      return dispatch<rows4_q45_k<false, 1>, rows4_q45_k<false, 2>, rows4_q45_k<false, 3>,
+                      rows4_q45_k<false, 4>>;
+    case TensorType::Q5_K:
+      return dispatch<rows4_q45_k<true, 1>, rows4_q45_k<true, 2>, rows4_q45_k<true, 3>,
+                      rows4_q45_k<true, 4>>;
     case TensorType::Q6_K:
       return dispatch<rows4_q6_k<1>, rows4_q6_k<2>, rows4_q6_k<3>, rows4_q6_k<4>>;
     default:

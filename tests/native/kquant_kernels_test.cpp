@@ -179,13 +179,15 @@ TEST(KQuantKernels, TheBoundDetectsOneChangedQuant) {
   }
 }
 
-// Layout::kRowsOf4 (Q4_K and Q6_K): every row and token of a matmul as the reference computes
+// Layout::kRowsOf4 (Q4_K, Q5_K and Q6_K): every row and token of a matmul as the reference computes
 // it, for 1 to 4 tokens per kernel call, and each row read back exactly as the file holds it.
 TEST(KQuantKernels, FourRowLayoutMatchesTheReferenceAndGivesRowsBack) {
   std::mt19937 rng(5);
   const int64_t rows = 12, cols = 768;
   for (const KType& t : kTypes) {
-    if (t.type != TensorType::Q4_K && t.type != TensorType::Q6_K) continue;
+    if (t.type != TensorType::Q4_K && t.type != TensorType::Q5_K && t.type != TensorType::Q6_K) {
+      continue;
+    }
     SCOPED_TRACE(name_of(t.type));
     for (int fill : {-1, 0xFF, 0x00, 0xAA}) {
       std::vector<uint8_t> file_bytes;
