@@ -97,16 +97,25 @@ test('npm pack gives a tarball with the engine, types and catalog', { skip: skip
   const files = info.files.map((f) => f.path);
   for (const f of ['web/lib/index.js', 'web/lib/index.d.ts', 'web/lib/worker.js', 'web/lib/catalog.json',
     'web/lib/wasm/pipit.js', 'web/lib/wasm/pipit.wasm', 'web/lib/wasm/pipit-mt.js',
-    'web/lib/wasm/pipit-mt.wasm', 'web/lib/wasm/pipit-mt.worker.js', 'package.json', 'README.md']) {
+    'web/lib/wasm/pipit-mt.wasm', 'web/lib/wasm/pipit-mt.worker.js', 'web/lib/wasm/pipit-relaxed.js',
+    'web/lib/wasm/pipit-relaxed.wasm', 'web/lib/wasm/pipit-mt-relaxed.js', 'web/lib/wasm/pipit-mt-relaxed.wasm',
+    'web/lib/wasm/node/pipit-mt-relaxed.js', 'package.json', 'README.md']) {
     assert.ok(files.includes(f), `${f} is in the tarball`);
   }
   assert.ok(!files.some((f) => f.endsWith('.gguf')), 'no model file is packed');
 
   fs.writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }));
-  // --offline: the package's own dependencies must come from the npm cache the repository's
-  // install filled, never from the network.
+  // --offline: nothing comes from the network. The package's own dependencies are packed from
+  // the repository's node_modules and installed beside it (the npm cache of a machine that ran
+  // `npm ci` holds their tarballs but not always the registry documents npm would consult).
+  const { dependencies } = JSON.parse(fs.readFileSync(path.join(repoRoot, 'package.json'), 'utf8'));
+  const deps = [];
+  for (const name of Object.keys(dependencies)) {
+    const { stdout: packed } = await run(npm, ['pack', '--json', '--pack-destination', work, path.join(repoRoot, 'node_modules', name)], { cwd: repoRoot });
+    deps.push(path.join(work, JSON.parse(packed)[0].filename));
+  }
   await timed('install', () =>
-    run(npm, ['install', '--offline', '--no-audit', '--no-fund', path.join(work, info.filename)], { cwd: project }));
+    run(npm, ['install', '--offline', '--no-audit', '--no-fund', path.join(work, info.filename), ...deps], { cwd: project }));
   const installed = JSON.parse(fs.readFileSync(path.join(project, 'node_modules', 'pipit', 'package.json'), 'utf8'));
   assert.equal(installed.version, info.version);
 });
