@@ -250,6 +250,12 @@ File Parser::parse(const ParseOptions& options) {
     if (align == 0 || (align & (align - 1)) != 0) {
       format_error("general.alignment is " + std::to_string(align) + ", not a power of two");
     }
+    // Tensors are used where they lie: norm weights and biases as floats, which must start on a
+    // 4-byte boundary. Writers use 32.
+    if (align < 4) {
+      format_error("general.alignment is " + std::to_string(align) +
+                   "; pipit needs tensor data aligned to at least 4 bytes");
+    }
     file.alignment_ = align;
   }
 

@@ -316,6 +316,11 @@ TEST(GgufReader, AlignmentKeyIsChecked) {
   Writer s;
   s.set("general.alignment", MetaValue::string("32"));
   expect_error(s.bytes(), ErrorKind::kFormat, {"general.alignment", "string"});
+  // A power of two, but float tensors would start off their 4-byte boundary (found by fuzzing:
+  // a misaligned norm weight read in rms_norm).
+  Writer two;
+  two.set("general.alignment", MetaValue::u32(2));
+  expect_error(two.bytes(), ErrorKind::kFormat, {"general.alignment is 2", "at least 4 bytes"});
 }
 
 TEST(GgufReader, DbrxVocabWithItsDuplicateKey) {
