@@ -141,7 +141,7 @@ template <bool kFiveBits, int N>
 void dot_q45_k(const uint8_t* w, const uint8_t* x, size_t stride, int64_t n, float* out) {
   using namespace simd;
   constexpr int kBlockBytes = kFiveBits ? 176 : 144;
-  const V low_nibbles = splat_i8(0x0F), fifth = splat_i8(0x10);
+  const V low_nibbles = splat_i8(0x0F);
   F acc[N];
   for (auto& a : acc) a = zero_f32();
   for (int64_t b = 0; b < n / 256; ++b, w += kBlockBytes) {
@@ -159,12 +159,7 @@ void dot_q45_k(const uint8_t* w, const uint8_t* x, size_t stride, int64_t n, flo
       V lo0 = bit_and(q0, low_nibbles), lo1 = bit_and(q1, low_nibbles);
       V hi0 = shr_u8<4>(q0), hi1 = shr_u8<4>(q1);
       if constexpr (kFiveBits) {
-        const V bit_lo = splat_i8(static_cast<int8_t>(1 << (2 * j)));
-        const V bit_hi = splat_i8(static_cast<int8_t>(1 << (2 * j + 1)));
-        lo0 = bit_or(lo0, bit_and(has_bits(qh0, bit_lo), fifth));
-        lo1 = bit_or(lo1, bit_and(has_bits(qh1, bit_lo), fifth));
-        hi0 = bit_or(hi0, bit_and(has_bits(qh0, bit_hi), fifth));
-        hi1 = bit_or(hi1, bit_and(has_bits(qh1, bit_hi), fifth));
+        add_q5_k_fifth_bits(qh0, qh1, j, lo0, lo1, hi0, hi1);
       }
       const V scale_lo = splat_i16(scale[2 * j]), scale_hi = splat_i16(scale[2 * j + 1]);
       for (int k = 0; k < N; ++k) {

@@ -80,4 +80,18 @@ inline void store_i16(int16_t* p, simd::V v) {
   std::memcpy(p, &v, sizeof v);
 }
 
+// Q5_K's fifth bits for the 64 quants of sub-block pair j (32 low nibbles in lo0/lo1, 32 high
+// ones in hi0/hi1): bit 2j of the 32 qh bytes for the low ones, bit 2j + 1 for the high ones.
+inline void add_q5_k_fifth_bits(simd::V qh0, simd::V qh1, int j, simd::V& lo0, simd::V& lo1,
+                                simd::V& hi0, simd::V& hi1) {
+  using namespace simd;
+  const V fifth = splat_i8(0x10);
+  const V bit_lo = splat_i8(static_cast<int8_t>(1 << (2 * j)));
+  const V bit_hi = splat_i8(static_cast<int8_t>(1 << (2 * j + 1)));
+  lo0 = bit_or(lo0, bit_and(has_bits(qh0, bit_lo), fifth));
+  lo1 = bit_or(lo1, bit_and(has_bits(qh1, bit_lo), fifth));
+  hi0 = bit_or(hi0, bit_and(has_bits(qh0, bit_hi), fifth));
+  hi1 = bit_or(hi1, bit_and(has_bits(qh1, bit_hi), fifth));
+}
+
 }  // namespace pipit::kernels

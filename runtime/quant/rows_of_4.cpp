@@ -86,29 +86,8 @@ void rows4(const uint8_t* g, const uint8_t* x, size_t stride, int64_t n, float* 
   for (int k = 0; k < N; ++k) store_f32(out + 4 * k, acc[k]);
 }
 
-template <void (*K1)(const uint8_t*, const uint8_t*, size_t, int64_t, float*),
-          void (*K2)(const uint8_t*, const uint8_t*, size_t, int64_t, float*),
-          void (*K3)(const uint8_t*, const uint8_t*, size_t, int64_t, float*),
-          void (*K4)(const uint8_t*, const uint8_t*, size_t, int64_t, float*)>
-void dispatch(const uint8_t* g, const uint8_t* x, size_t stride, int count, int64_t n, float* out) {
-  switch (count) {
-    case 1:
-      K1(g, x, stride, n, out);
-      return;
-    case 2:
-      K2(g, x, stride, n, out);
-      return;
-    case 3:
-      K3(g, x, stride, n, out);
-      return;
-    default:
-      K4(g, x, stride, n, out);
-      return;
-  }
-}
-
 template <typename T>
-constexpr Rows4Fn rows4_entry = dispatch<rows4<T, 1>, rows4<T, 2>, rows4<T, 3>, rows4<T, 4>>;
+constexpr Rows4Fn rows4_entry = for_count<rows4<T, 1>, rows4<T, 2>, rows4<T, 3>, rows4<T, 4>>;
 
 // Rewrites every group of four rows in place. The block shape is a constant so that each copy
 // compiles to a few loads and stores: a WASM build without bulk memory would otherwise call

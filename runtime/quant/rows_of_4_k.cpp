@@ -52,7 +52,6 @@ void rows4_q45_k(const uint8_t* g, const uint8_t* x, size_t stride, int64_t n, f
   constexpr int kGroupBytes = 4 * (kFiveBits ? kQ5KBytes : kQ4KBytes);
   constexpr int kQuants = kFiveBits ? 192 : 64;  // where the rows' quants start in a group
   const V low_nibbles = splat_i8(0x0F), low6 = splat_i8(63), bits_4_5 = splat_i8(0x30);
-  const V fifth = splat_i8(0x10);
   const V ones = splat_i16(1);
   // Sums of activation pairs 2t, 2t+1 (as int16, the low halves of madd_i16's int32 lanes) for
   // every row's two lanes.
@@ -94,12 +93,7 @@ void rows4_q45_k(const uint8_t* g, const uint8_t* x, size_t stride, int64_t n, f
         if constexpr (kFiveBits) {
           const uint8_t* qh = g + 64 + 32 * r;
           const V qh0 = load(qh), qh1 = load(qh + 16);
-          const V bit_lo = splat_i8(static_cast<int8_t>(1 << (2 * j)));
-          const V bit_hi = splat_i8(static_cast<int8_t>(1 << (2 * j + 1)));
-          lo0 = bit_or(lo0, bit_and(has_bits(qh0, bit_lo), fifth));
-          lo1 = bit_or(lo1, bit_and(has_bits(qh1, bit_lo), fifth));
-          hi0 = bit_or(hi0, bit_and(has_bits(qh0, bit_hi), fifth));
-          hi1 = bit_or(hi1, bit_and(has_bits(qh1, bit_hi), fifth));
+          add_q5_k_fifth_bits(qh0, qh1, j, lo0, lo1, hi0, hi1);
         }
         const int16_t* s = scale + (j < 2 ? 0 : 16) + 4 * r + 2 * (j % 2);
         const V scale_lo = splat_i16(s[0]), scale_hi = splat_i16(s[1]);
@@ -175,26 +169,6 @@ void rows4_q6_k(const uint8_t* g, const uint8_t* x, size_t stride, int64_t n, fl
     }
   }
   for (int k = 0; k < N; ++k) store_f32(out + 4 * k, acc[k]);
-}
-
-using GroupKernel = void (*)(const uint8_t*, const uint8_t*, size_t, int64_t, float*);
-
-template <GroupKernel K1, GroupKernel K2, GroupKernel K3, GroupKernel K4>
-void dispatch(const uint8_t* g, const uint8_t* x, size_t stride, int count, int64_t n, float* out) {
-  switch (count) {
-    case 1:
-      K1(g, x, stride, n, out);
-      return;
-    case 2:
-      K2(g, x, stride, n, out);
-      return;
-    case 3:
-      K3(g, x, stride, n, out);
-      return;
-    default:
-      K4(g, x, stride, n, out);
-      return;
-  }
 }
 
 // ---- the layouts ----
@@ -307,13 +281,13 @@ void from_group(TensorType type, const uint8_t* in, int r, uint8_t* block) {
 Rows4Fn rows4_k_kernel(TensorType type) {
   switch (type) {
     case TensorType::Q4_K:
-      return dispatch<rows4_q45_k<false, 1>, rows4_q45_k<false, 2>, rows4_q45_k<false, 3>,
-                      rows4_q45_k<false, 4>>;
+      return for_count<rows4_q45_k<false, 1>, rows4_q45_k<false, 2>, rows4_q45_k<false, 3>,
+                       rows4_q45_k<false, 4>>;
     case TensorType::Q5_K:
-      return dispatch<rows4_q45_k<true, 1>, rows4_q45_k<true, 2>, rows4_q45_k<true, 3>,
-                      rows4_q45_k<true, 4>>;
+      return for_count<rows4_q45_k<true, 1>, rows4_q45_k<true, 2>, rows4_q45_k<true, 3>,
+                       rows4_q45_k<true, 4>>;
     case TensorType::Q6_K:
-      return dispatch<rows4_q6_k<1>, rows4_q6_k<2>, rows4_q6_k<3>, rows4_q6_k<4>>;
+      return for_count<rows4_q6_k<1>, rows4_q6_k<2>, rows4_q6_k<3>, rows4_q6_k<4>>;
     default:
       return nullptr;
   }
