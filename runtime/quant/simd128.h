@@ -7,6 +7,12 @@
 #include <cstdint>
 #include <cstring>
 
+// The relaxed-SIMD tree exists for its kernels: without the flag it would build a slower copy
+// of the SIMD128 engine that still passes every test.
+#if defined(PIPIT_RELAXED_SIMD_BUILD) && !defined(__wasm_relaxed_simd__)
+#error "the relaxed-SIMD tree (PIPIT_RELAXED_SIMD_BUILD) must be compiled with -mrelaxed-simd"
+#endif
+
 #if defined(__wasm_simd128__)
 #include <wasm_simd128.h>
 #elif defined(__SSE4_1__)
