@@ -96,13 +96,9 @@ template <BlockShape kShape>
 void interleave_groups(const Matrix& w, uint8_t* data) {
   constexpr int kQuantBytes = kShape.quant_bytes();
   const int64_t blocks = w.cols / 32;
-  const size_t group_bytes = 4 * w.row_bytes;
-  std::vector<uint8_t> original(group_bytes);
-  for (int64_t g = 0; g < w.rows / 4; ++g) {
-    uint8_t* out = data + g * group_bytes;
-    std::memcpy(original.data(), out, group_bytes);
+  rewrite_groups_of_4(w, data, [&](uint8_t* out, const uint8_t* original) {
     const uint8_t* row[4];
-    for (int r = 0; r < 4; ++r) row[r] = original.data() + r * w.row_bytes;
+    for (int r = 0; r < 4; ++r) row[r] = original + r * w.row_bytes;
     for (int64_t b = 0; b < blocks; ++b) {
       for (int h = 0; h < kShape.halves; ++h) {
         for (int r = 0; r < 4; ++r, out += 2) std::memcpy(out, row[r] + 2 * h, 2);
@@ -112,7 +108,7 @@ void interleave_groups(const Matrix& w, uint8_t* data) {
         row[r] += kShape.block_bytes;
       }
     }
-  }
+  });
 }
 
 }  // namespace

@@ -3,7 +3,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
+#include <vector>
 
+#include "quant/kernels.h"
 #include "quant/types.h"
 
 namespace pipit::kernels {
@@ -13,6 +16,20 @@ namespace pipit::kernels {
 using Rows4Fn = void (*)(const uint8_t* group, const uint8_t* x, size_t stride, int count,
                          int64_t n, float* out);
 Rows4Fn rows4_kernel(TensorType type);
+
+// The four-row layouts are written in place: calls rewrite(group, original) for every group of
+// four rows of w (`data` is w's bytes), with `original` a copy of the group's bytes as they
+// were, so that the rewrite can read any row while it writes the group.
+template <typename Rewrite>
+void rewrite_groups_of_4(const Matrix& w, uint8_t* data, Rewrite&& rewrite) {
+  const size_t group_bytes = 4 * w.row_bytes;
+  std::vector<uint8_t> original(group_bytes);
+  for (int64_t g = 0; g < w.rows / 4; ++g) {
+    uint8_t* group = data + g * group_bytes;
+    std::memcpy(original.data(), group, group_bytes);
+    rewrite(group, original.data());
+  }
+}
 
 // A four-row kernel for a fixed number of activation rows (the template argument of every
 // kernel): `for_count` turns four of them (1 to 4 rows) into one Rows4Fn.

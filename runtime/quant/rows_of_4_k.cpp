@@ -298,17 +298,13 @@ bool interleave_k_rows_of_4(Matrix& w, uint8_t* data) {
   if (w.layout != Layout::kRows || w.rows % 4 != 0) return true;
   const int block_bytes = block_bytes_of(w.type);
   const int64_t blocks = w.cols / 256;
-  const size_t group_bytes = 4 * w.row_bytes;
-  std::vector<uint8_t> original(group_bytes);
-  for (int64_t g = 0; g < w.rows / 4; ++g) {
-    uint8_t* group = data + g * group_bytes;
-    std::memcpy(original.data(), group, group_bytes);
+  rewrite_groups_of_4(w, data, [&](uint8_t* group, const uint8_t* original) {
     for (int64_t b = 0; b < blocks; ++b) {
       const uint8_t* rows[4];
-      for (int r = 0; r < 4; ++r) rows[r] = original.data() + r * w.row_bytes + b * block_bytes;
+      for (int r = 0; r < 4; ++r) rows[r] = original + r * w.row_bytes + b * block_bytes;
       to_group(w.type, rows, group + 4 * b * block_bytes);
     }
-  }
+  });
   w.layout = Layout::kRowsOf4;
   return true;
 }

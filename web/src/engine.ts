@@ -174,7 +174,7 @@ const RELAXED_DOT_PROBE = new Uint8Array([
 
 let relaxedSimd: boolean | null = null;
 
-export function hasRelaxedSimd(): boolean {
+function hasRelaxedSimd(): boolean {
   if (relaxedSimd === null) {
     try {
       relaxedSimd = WebAssembly.validate(RELAXED_DOT_PROBE);
