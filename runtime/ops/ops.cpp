@@ -4,6 +4,8 @@
 #include <cmath>
 #include <vector>
 
+#include <xsimd/xsimd.hpp>
+
 #include "core/f16.h"
 
 namespace pipit::ops {
@@ -91,16 +93,35 @@ void rope_shift(const Rope& rope, float* vec, int n_heads, int head_dim, int del
   rotate(rope, vec, n_heads, head_dim, delta, 1.0f);
 }
 
+// GCC 12 warns that its own AVX-512 intrinsics, inlined from xsimd::exp, may read an
+// uninitialized register (a known false positive of _mm512_undefined_*).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 void softmax(float* x, int n) {
+  using Batch = xsimd::batch<float>;
+  constexpr int kLanes = static_cast<int>(Batch::size);
+  const int vector_end = n - n % kLanes;
   const float max = *std::max_element(x, x + n);
-  double sum = 0.0;
-  for (int i = 0; i < n; ++i) {
+  const Batch max_batch(max);
+  Batch sum_batch(0.0f);
+  for (int i = 0; i < vector_end; i += kLanes) {
+    const Batch e = xsimd::exp(Batch::load_unaligned(x + i) - max_batch);
+    e.store_unaligned(x + i);
+    sum_batch += e;
+  }
+  double sum = xsimd::hadd(sum_batch);
+  for (int i = vector_end; i < n; ++i) {
     x[i] = std::exp(x[i] - max);
     sum += x[i];
   }
   const float inv = static_cast<float>(1.0 / sum);
   for (int i = 0; i < n; ++i) x[i] *= inv;
 }
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 
 void swiglu(float* gate, const float* up, int n) {
   for (int i = 0; i < n; ++i) gate[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
