@@ -60,16 +60,9 @@ ConvertedActivations convert(ActivationFormat format, const float* x, int64_t co
 void multiply_rows(const Matrix& w, ConvertedActivations act, int n_tokens, float* y, int64_t begin,
                    int64_t end) {
   if (w.layout == Layout::kRowsOf4) {
-    const Rows4Fn kernel = rows4_kernel(w.type);
     const size_t group_bytes = 4 * w.row_bytes;
-    float out[16];
-    for (int64_t g = begin / 4; g < end / 4; ++g) {
-      for (int t = 0; t < n_tokens; t += 4) {
-        const int count = std::min(4, n_tokens - t);
-        kernel(w.data + g * group_bytes, act.data + t * act.stride, act.stride, count, w.cols, out);
-        for (int k = 0; k < count; ++k) std::copy_n(out + 4 * k, 4, y + (t + k) * w.rows + 4 * g);
-      }
-    }
+    rows4_kernel(w.type)(w.data + begin / 4 * group_bytes, group_bytes, (end - begin) / 4, act.data,
+                         act.stride, n_tokens, w.cols, y + begin, static_cast<size_t>(w.rows));
     return;
   }
   if (const MultiDotFn multi = simd_multi_dot(w.type)) {

@@ -62,7 +62,8 @@ const Block& block_of(const uint8_t* x, size_t stride, int k, int64_t b) {
 // unpack once for all tokens; the offset correction and the minimums are the same for the four
 // rows of a token, so they apply once to all four lanes.
 template <typename T, int N>
-void rows4(const uint8_t* g, const uint8_t* x, size_t stride, int64_t n, float* out) {
+void rows4(const uint8_t* g, const uint8_t* x, size_t stride, int64_t n, float* y,
+           size_t y_stride) {
   using namespace simd;
   constexpr int kHeader = T::kHasMin ? 16 : 8;
   F acc[N];
@@ -83,11 +84,11 @@ void rows4(const uint8_t* g, const uint8_t* x, size_t stride, int64_t n, float* 
       }
     }
   }
-  for (int k = 0; k < N; ++k) store_f32(out + 4 * k, acc[k]);
+  for (int k = 0; k < N; ++k) store_f32(y + k * y_stride, acc[k]);
 }
 
 template <typename T>
-constexpr Rows4Fn rows4_entry = for_count<rows4<T, 1>, rows4<T, 2>, rows4<T, 3>, rows4<T, 4>>;
+constexpr Rows4Fn rows4_entry = for_groups<rows4<T, 1>, rows4<T, 2>, rows4<T, 3>, rows4<T, 4>>;
 
 // Rewrites every group of four rows in place. The block shape is a constant so that each copy
 // compiles to a few loads and stores: a WASM build without bulk memory would otherwise call

@@ -11,10 +11,12 @@
 
 namespace pipit::kernels {
 
-// Four rows (one group) with `count` (1 to 4) activation rows `stride` bytes apart:
-// out[4k + r] = dot(row r, activation row k). Null for types without such a kernel.
-using Rows4Fn = void (*)(const uint8_t* group, const uint8_t* x, size_t stride, int count,
-                         int64_t n, float* out);
+// Groups [0, n_groups) of four rows, `group_bytes` apart, times n_tokens activation rows
+// `stride` bytes apart: y[t * y_stride + 4g + r] = dot(row r of group g, activation row t).
+// Null for types without such a kernel.
+using Rows4Fn = void (*)(const uint8_t* groups, size_t group_bytes, int64_t n_groups,
+                         const uint8_t* x, size_t stride, int n_tokens, int64_t n, float* y,
+                         size_t y_stride);
 Rows4Fn rows4_kernel(TensorType type);
 
 // The four-row layouts are written in place: calls rewrite(group, original) for every group of
@@ -31,23 +33,38 @@ void rewrite_groups_of_4(const Matrix& w, uint8_t* data, Rewrite&& rewrite) {
   }
 }
 
-// A four-row kernel for a fixed number of activation rows (the template argument of every
-// kernel): `for_count` turns four of them (1 to 4 rows) into one Rows4Fn.
+// A four-row kernel for one group and a fixed number of activation rows (the template
+// argument of every kernel): y[k * y_stride + r] = dot(row r, activation row k). `for_groups`
+// turns four of them (1 to 4 activation rows) into a Rows4Fn. Each group meets every
+// activation row while its weights are in cache, and the kernels are called directly (not
+// through a pointer per group), so a decode step's groups run as one loop.
 using GroupKernel = void (*)(const uint8_t* group, const uint8_t* x, size_t stride, int64_t n,
-                             float* out);
+                             float* y, size_t y_stride);
 
 template <GroupKernel K1, GroupKernel K2, GroupKernel K3, GroupKernel K4>
-void for_count(const uint8_t* g, const uint8_t* x, size_t stride, int count, int64_t n,
-               float* out) {
-  switch (count) {
-    case 1:
-      return K1(g, x, stride, n, out);
-    case 2:
-      return K2(g, x, stride, n, out);
-    case 3:
-      return K3(g, x, stride, n, out);
-    default:
-      return K4(g, x, stride, n, out);
+void for_groups(const uint8_t* groups, size_t group_bytes, int64_t n_groups, const uint8_t* x,
+                size_t stride, int n_tokens, int64_t n, float* y, size_t y_stride) {
+  for (int64_t g = 0; g < n_groups; ++g) {
+    const uint8_t* group = groups + g * group_bytes;
+    float* yg = y + 4 * g;
+    int t = 0;
+    for (; t + 4 <= n_tokens; t += 4)
+      K4(group, x + t * stride, stride, n, yg + t * y_stride, y_stride);
+    const uint8_t* xt = x + t * stride;
+    float* yt = yg + t * y_stride;
+    switch (n_tokens - t) {
+      case 1:
+        K1(group, xt, stride, n, yt, y_stride);
+        break;
+      case 2:
+        K2(group, xt, stride, n, yt, y_stride);
+        break;
+      case 3:
+        K3(group, xt, stride, n, yt, y_stride);
+        break;
+      default:
+        break;
+    }
   }
 }
 

@@ -47,7 +47,8 @@ const Block& block_of(const uint8_t* x, size_t stride, int k, int64_t b) {
 // out[4k + r] = dot(row r of the group, activation row k). See dot_simd.cpp for how the K
 // kernels keep quants unsigned and fold mins and offsets into the activation sums.
 template <bool kFiveBits, int N>
-void rows4_q45_k(const uint8_t* g, const uint8_t* x, size_t stride, int64_t n, float* out) {
+void rows4_q45_k(const uint8_t* g, const uint8_t* x, size_t stride, int64_t n, float* y,
+                 size_t y_stride) {
   using namespace simd;
   constexpr int kGroupBytes = 4 * (kFiveBits ? kQ5KBytes : kQ4KBytes);
   constexpr int kQuants = kFiveBits ? 192 : 64;  // where the rows' quants start in a group
@@ -117,11 +118,12 @@ void rows4_q45_k(const uint8_t* g, const uint8_t* x, size_t stride, int64_t n, f
       acc[k] = mul_add_f32(to_f32(mins), mul_f32(dmin, splat_f32(-y.d)), acc[k]);
     }
   }
-  for (int k = 0; k < N; ++k) store_f32(out + 4 * k, acc[k]);
+  for (int k = 0; k < N; ++k) store_f32(y + k * y_stride, acc[k]);
 }
 
 template <int N>
-void rows4_q6_k(const uint8_t* g, const uint8_t* x, size_t stride, int64_t n, float* out) {
+void rows4_q6_k(const uint8_t* g, const uint8_t* x, size_t stride, int64_t n, float* y,
+                size_t y_stride) {
   using namespace simd;
   const V low6 = splat_i8(63), bits_2_3 = splat_i8(0x0C), bits_4_5 = splat_i8(0x30);
   F acc[N];
@@ -168,7 +170,7 @@ void rows4_q6_k(const uint8_t* g, const uint8_t* x, size_t stride, int64_t n, fl
       acc[k] = mul_add_f32(to_f32(rows), mul_f32(d, splat_f32(y.d)), acc[k]);
     }
   }
-  for (int k = 0; k < N; ++k) store_f32(out + 4 * k, acc[k]);
+  for (int k = 0; k < N; ++k) store_f32(y + k * y_stride, acc[k]);
 }
 
 // ---- the layouts ----
@@ -281,13 +283,13 @@ void from_group(TensorType type, const uint8_t* in, int r, uint8_t* block) {
 Rows4Fn rows4_k_kernel(TensorType type) {
   switch (type) {
     case TensorType::Q4_K:
-      return for_count<rows4_q45_k<false, 1>, rows4_q45_k<false, 2>, rows4_q45_k<false, 3>,
-                       rows4_q45_k<false, 4>>;
+      return for_groups<rows4_q45_k<false, 1>, rows4_q45_k<false, 2>, rows4_q45_k<false, 3>,
+                        rows4_q45_k<false, 4>>;
     case TensorType::Q5_K:
-      return for_count<rows4_q45_k<true, 1>, rows4_q45_k<true, 2>, rows4_q45_k<true, 3>,
-                       rows4_q45_k<true, 4>>;
+      return for_groups<rows4_q45_k<true, 1>, rows4_q45_k<true, 2>, rows4_q45_k<true, 3>,
+                        rows4_q45_k<true, 4>>;
     case TensorType::Q6_K:
-      return for_count<rows4_q6_k<1>, rows4_q6_k<2>, rows4_q6_k<3>, rows4_q6_k<4>>;
+      return for_groups<rows4_q6_k<1>, rows4_q6_k<2>, rows4_q6_k<3>, rows4_q6_k<4>>;
     default:
       return nullptr;
   }
