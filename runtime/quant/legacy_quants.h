@@ -42,6 +42,42 @@ inline Quants32 five_bits(const uint8_t* q) {
           bit_or(low.hi, fifth_bits(bytes(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3)))};
 }
 
+// Q5 in Layout::kRowsOf4: per block position the four rows' 128 fifth bits come first, as one
+// vector (a "bit plane"), then each row's 16 bytes of nibbles. Bit k of plane byte i is the
+// fifth bit of value i (k even) or 16 + i (k odd) of row k / 2. A 16-bit shift brings bit k of
+// every byte to bit 4 (the shift is at most 4 left or 3 right, so bit 4 of each byte still
+// comes from that byte), and one mask keeps it: three operations per 16 values, against six
+// to expand a row's 32-bit mask on its own.
+constexpr int kFifthBitPlaneBytes = 16;
+
+template <int k>
+inline simd::V fifth_bits_of_slot(simd::V plane) {
+  using namespace simd;
+  if constexpr (k < 4) {
+    return bit_and(shl_u16<4 - k>(plane), splat_i8(0x10));
+  } else if constexpr (k == 4) {
+    return bit_and(plane, splat_i8(0x10));
+  } else {
+    return bit_and(shr_u16<k - 4>(plane), splat_i8(0x10));
+  }
+}
+
+template <int r>
+inline Quants32 five_bits_of_row(simd::V plane, const uint8_t* nibble_bytes) {
+  const Quants32 low = nibbles(nibble_bytes + r * 16);
+  return {simd::bit_or(low.lo, fifth_bits_of_slot<2 * r>(plane)),
+          simd::bit_or(low.hi, fifth_bits_of_slot<2 * r + 1>(plane))};
+}
+
+inline void five_bit_rows(const uint8_t* quants, Quants32 q[4]) {
+  const simd::V plane = simd::load(quants);
+  const uint8_t* nibble_bytes = quants + kFifthBitPlaneBytes;
+  q[0] = five_bits_of_row<0>(plane, nibble_bytes);
+  q[1] = five_bits_of_row<1>(plane, nibble_bytes);
+  q[2] = five_bits_of_row<2>(plane, nibble_bytes);
+  q[3] = five_bits_of_row<3>(plane, nibble_bytes);
+}
+
 // Four int32 lanes whose total is the dot product of 32 quants below 32 with 32 activations.
 // Two products per int16 lane, and two such lanes added, stay below 2 * 2 * 31 * 127 = 15748.
 inline simd::V dot_unsigned(Quants32 q, simd::V x0, simd::V x1) {
@@ -77,11 +113,13 @@ inline simd::V dot_signed(Quants32 q, simd::V x0, simd::V x1) {
 // when kHasMin, its f16 minimum); the activations come as blocks of type Activations;
 // unpack() runs once per block for every activation row, and dot() gives four int32 lanes
 // whose total is the sum of quant * activation over the block, before subtracting
-// kOffset * (sum of the activations).
+// kOffset * (sum of the activations). kFifthBitPlane: the four-row layout keeps the fifth
+// bits as a bit plane (above) rather than each row's block as the file has it.
 struct Q8_0Quants {
   using Activations = BlockQ8_0;
   static constexpr int kQuantBytes = 32, kOffset = 0;
   static constexpr bool kHasMin = false;
+  static constexpr bool kFifthBitPlane = false;
   static Quants32 unpack(const uint8_t* q) { return {simd::load(q), simd::load(q + 16)}; }
   static simd::V dot(Quants32 q, simd::V x0, simd::V x1) { return dot_signed(q, x0, x1); }
 };
@@ -90,6 +128,7 @@ struct Q4_0Quants {
   using Activations = BlockQ8_0;
   static constexpr int kQuantBytes = 16, kOffset = 8;
   static constexpr bool kHasMin = false;
+  static constexpr bool kFifthBitPlane = false;
   static Quants32 unpack(const uint8_t* q) { return nibbles(q); }
   static simd::V dot(Quants32 q, simd::V x0, simd::V x1) { return dot_unsigned(q, x0, x1); }
 };
@@ -98,6 +137,7 @@ struct Q5_0Quants {
   using Activations = BlockQ8_0;
   static constexpr int kQuantBytes = 20, kOffset = 16;
   static constexpr bool kHasMin = false;
+  static constexpr bool kFifthBitPlane = true;
   static Quants32 unpack(const uint8_t* q) { return five_bits(q); }
   static simd::V dot(Quants32 q, simd::V x0, simd::V x1) { return dot_unsigned(q, x0, x1); }
 };
@@ -106,6 +146,7 @@ struct Q4_1Quants {
   using Activations = BlockQ8_1;
   static constexpr int kQuantBytes = 16, kOffset = 0;
   static constexpr bool kHasMin = true;
+  static constexpr bool kFifthBitPlane = false;
   static Quants32 unpack(const uint8_t* q) { return nibbles(q); }
   static simd::V dot(Quants32 q, simd::V x0, simd::V x1) { return dot_unsigned(q, x0, x1); }
 };
@@ -114,8 +155,19 @@ struct Q5_1Quants {
   using Activations = BlockQ8_1;
   static constexpr int kQuantBytes = 20, kOffset = 0;
   static constexpr bool kHasMin = true;
+  static constexpr bool kFifthBitPlane = true;
   static Quants32 unpack(const uint8_t* q) { return five_bits(q); }
   static simd::V dot(Quants32 q, simd::V x0, simd::V x1) { return dot_unsigned(q, x0, x1); }
 };
+
+// The four rows' quants of one block position in Layout::kRowsOf4.
+template <typename T>
+inline void unpack_rows(const uint8_t* quants, Quants32 q[4]) {
+  if constexpr (T::kFifthBitPlane) {
+    five_bit_rows(quants, q);
+  } else {
+    for (int r = 0; r < 4; ++r) q[r] = T::unpack(quants + r * T::kQuantBytes);
+  }
+}
 
 }  // namespace pipit::kernels

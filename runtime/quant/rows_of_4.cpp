@@ -20,15 +20,43 @@ namespace {
 
 // A legacy block in the file: `halves` f16 numbers (the scale, and the minimum if there is
 // one), then the quants.
+// Q5's fifth bits (4 bytes before the 16 of nibbles) go to a bit plane in the four-row layout.
 struct BlockShape {
   int block_bytes;
   int halves;
+  bool fifth_bit_plane;
   constexpr int quant_bytes() const { return block_bytes - 2 * halves; }
 };
 
 template <typename T>
 constexpr BlockShape shape_of() {
-  return {(T::kHasMin ? 4 : 2) + T::kQuantBytes, T::kHasMin ? 2 : 1};
+  return {(T::kHasMin ? 4 : 2) + T::kQuantBytes, T::kHasMin ? 2 : 1, T::kFifthBitPlane};
+}
+
+// The plane legacy_quants.h describes, from the four rows' 32-bit masks of fifth bits.
+void write_fifth_bit_plane(const uint8_t* const fifth_bits[4], uint8_t* plane) {
+  uint32_t mask[4];
+  for (int r = 0; r < 4; ++r) std::memcpy(&mask[r], fifth_bits[r], 4);
+  for (int i = 0; i < kFifthBitPlaneBytes; ++i) {
+    uint8_t byte = 0;
+    for (int r = 0; r < 4; ++r) {
+      for (int half = 0; half < 2; ++half) {
+        byte |= static_cast<uint8_t>(((mask[r] >> (16 * half + i)) & 1u) << (2 * r + half));
+      }
+    }
+    plane[i] = byte;
+  }
+}
+
+// Row `lane`'s 32-bit mask of fifth bits, back from the plane.
+uint32_t read_fifth_bits(const uint8_t* plane, int lane) {
+  uint32_t mask = 0;
+  for (int i = 0; i < kFifthBitPlaneBytes; ++i) {
+    for (int half = 0; half < 2; ++half) {
+      mask |= static_cast<uint32_t>((plane[i] >> (2 * lane + half)) & 1) << (16 * half + i);
+    }
+  }
+  return mask;
 }
 
 bool legacy_shape(TensorType type, BlockShape* shape) {
@@ -71,7 +99,7 @@ void rows4(const uint8_t* g, const uint8_t* x, size_t stride, int64_t n, float* 
   for (int64_t b = 0; b < n / 32; ++b, g += kHeader + 4 * T::kQuantBytes) {
     const F dw = halves_to_f32(widen_low_u16(load64(g)));
     Quants32 q[4];
-    for (int r = 0; r < 4; ++r) q[r] = T::unpack(g + kHeader + r * T::kQuantBytes);
+    unpack_rows<T>(g + kHeader, q);
     for (int k = 0; k < N; ++k) {
       const auto& y = block_of<typename T::Activations>(x, stride, k, b);
       const V x0 = load(y.qs), x1 = load(y.qs + 16);
@@ -104,10 +132,16 @@ void interleave_groups(const Matrix& w, uint8_t* data) {
       for (int h = 0; h < kShape.halves; ++h) {
         for (int r = 0; r < 4; ++r, out += 2) std::memcpy(out, row[r] + 2 * h, 2);
       }
-      for (int r = 0; r < 4; ++r, out += kQuantBytes) {
-        std::memcpy(out, row[r] + 2 * kShape.halves, kQuantBytes);
-        row[r] += kShape.block_bytes;
+      const uint8_t* quants[4];
+      for (int r = 0; r < 4; ++r) quants[r] = row[r] + 2 * kShape.halves;
+      if constexpr (kShape.fifth_bit_plane) {
+        write_fifth_bit_plane(quants, out);
+        out += kFifthBitPlaneBytes;
+        for (int r = 0; r < 4; ++r, out += 16) std::memcpy(out, quants[r] + 4, 16);
+      } else {
+        for (int r = 0; r < 4; ++r, out += kQuantBytes) std::memcpy(out, quants[r], kQuantBytes);
       }
+      for (int r = 0; r < 4; ++r) row[r] += kShape.block_bytes;
     }
   });
 }
@@ -170,8 +204,14 @@ void dequantize_matrix_row(const Matrix& w, int64_t r, float* dst) {
     const uint8_t* in = group + b * group_block_bytes;
     uint8_t* out = row.data() + b * shape.block_bytes;
     for (int h = 0; h < shape.halves; ++h) std::memcpy(out + 2 * h, in + 8 * h + 2 * lane, 2);
-    std::memcpy(out + 2 * shape.halves, in + 8 * shape.halves + lane * shape.quant_bytes(),
-                shape.quant_bytes());
+    const uint8_t* quants = in + 8 * shape.halves;
+    if (shape.fifth_bit_plane) {
+      const uint32_t fifth_bits = read_fifth_bits(quants, lane);
+      std::memcpy(out + 2 * shape.halves, &fifth_bits, 4);
+      std::memcpy(out + 2 * shape.halves + 4, quants + kFifthBitPlaneBytes + lane * 16, 16);
+    } else {
+      std::memcpy(out + 2 * shape.halves, quants + lane * shape.quant_bytes(), shape.quant_bytes());
+    }
   }
   dequantize_row(w.type, row.data(), dst, w.cols);
 }

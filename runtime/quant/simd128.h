@@ -69,6 +69,15 @@ inline V shr_u8(V v) {
 inline V shl4_small(V v) {
   return wasm_i16x8_shl(v, 4);
 }
+// Shifts of each 16-bit lane (bits cross between the lane's two bytes).
+template <int n>
+inline V shl_u16(V v) {
+  return wasm_i16x8_shl(v, n);
+}
+template <int n>
+inline V shr_u16(V v) {
+  return wasm_u16x8_shr(v, n);
+}
 // The bytes of v at the positions idx names (each below 16).
 inline V shuffle_bytes(V v, V idx) {
   return wasm_i8x16_swizzle(v, idx);
@@ -205,6 +214,14 @@ inline V shr_u8(V v) {
 }
 inline V shl4_small(V v) {
   return _mm_slli_epi16(v, 4);
+}
+template <int n>
+inline V shl_u16(V v) {
+  return _mm_slli_epi16(v, n);
+}
+template <int n>
+inline V shr_u16(V v) {
+  return _mm_srli_epi16(v, n);
 }
 inline V shuffle_bytes(V v, V idx) {
   return _mm_shuffle_epi8(v, idx);
