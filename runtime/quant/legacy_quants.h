@@ -85,6 +85,13 @@ inline simd::V dot_unsigned(Quants32 q, simd::V x0, simd::V x1) {
   return madd_i16(add_i16(dot_u7_pairs(q.lo, x0), dot_u7_pairs(q.hi, x1)), splat_i16(1));
 }
 
+// The same before widening: eight int16 lanes below 15748, so two of them still add in int16
+// (simd::reduce4_i16).
+inline simd::V dot_unsigned_i16(Quants32 q, simd::V x0, simd::V x1) {
+  using namespace simd;
+  return add_i16(dot_u7_pairs(q.lo, x0), dot_u7_pairs(q.hi, x1));
+}
+
 // Q8_0's quants are signed bytes.
 inline simd::V dot_signed(Quants32 q, simd::V x0, simd::V x1) {
   using namespace simd;
@@ -114,12 +121,14 @@ inline simd::V dot_signed(Quants32 q, simd::V x0, simd::V x1) {
 // unpack() runs once per block for every activation row, and dot() gives four int32 lanes
 // whose total is the sum of quant * activation over the block, before subtracting
 // kOffset * (sum of the activations). kFifthBitPlane: the four-row layout keeps the fifth
-// bits as a bit plane (above) rather than each row's block as the file has it.
+// bits as a bit plane (above) rather than each row's block as the file has it. kUnsigned: the
+// quants are below 32 and dot() is dot_unsigned, so the four-row kernel can add rows in int16.
 struct Q8_0Quants {
   using Activations = BlockQ8_0;
   static constexpr int kQuantBytes = 32, kOffset = 0;
   static constexpr bool kHasMin = false;
   static constexpr bool kFifthBitPlane = false;
+  static constexpr bool kUnsigned = false;
   static Quants32 unpack(const uint8_t* q) { return {simd::load(q), simd::load(q + 16)}; }
   static simd::V dot(Quants32 q, simd::V x0, simd::V x1) { return dot_signed(q, x0, x1); }
 };
@@ -129,6 +138,7 @@ struct Q4_0Quants {
   static constexpr int kQuantBytes = 16, kOffset = 8;
   static constexpr bool kHasMin = false;
   static constexpr bool kFifthBitPlane = false;
+  static constexpr bool kUnsigned = true;
   static Quants32 unpack(const uint8_t* q) { return nibbles(q); }
   static simd::V dot(Quants32 q, simd::V x0, simd::V x1) { return dot_unsigned(q, x0, x1); }
 };
@@ -138,6 +148,7 @@ struct Q5_0Quants {
   static constexpr int kQuantBytes = 20, kOffset = 16;
   static constexpr bool kHasMin = false;
   static constexpr bool kFifthBitPlane = true;
+  static constexpr bool kUnsigned = true;
   static Quants32 unpack(const uint8_t* q) { return five_bits(q); }
   static simd::V dot(Quants32 q, simd::V x0, simd::V x1) { return dot_unsigned(q, x0, x1); }
 };
@@ -147,6 +158,7 @@ struct Q4_1Quants {
   static constexpr int kQuantBytes = 16, kOffset = 0;
   static constexpr bool kHasMin = true;
   static constexpr bool kFifthBitPlane = false;
+  static constexpr bool kUnsigned = true;
   static Quants32 unpack(const uint8_t* q) { return nibbles(q); }
   static simd::V dot(Quants32 q, simd::V x0, simd::V x1) { return dot_unsigned(q, x0, x1); }
 };
@@ -156,6 +168,7 @@ struct Q5_1Quants {
   static constexpr int kQuantBytes = 20, kOffset = 0;
   static constexpr bool kHasMin = true;
   static constexpr bool kFifthBitPlane = true;
+  static constexpr bool kUnsigned = true;
   static Quants32 unpack(const uint8_t* q) { return five_bits(q); }
   static simd::V dot(Quants32 q, simd::V x0, simd::V x1) { return dot_unsigned(q, x0, x1); }
 };

@@ -97,18 +97,25 @@ void rows4(const uint8_t* g, const uint8_t* x, size_t stride, int64_t n, float* 
   F acc[N];
   for (auto& a : acc) a = zero_f32();
   for (int64_t b = 0; b < n / 32; ++b, g += kHeader + 4 * T::kQuantBytes) {
-    const F dw = halves_to_f32(widen_low_u16(load64(g)));
+    const F dw = halves_to_f32_unscaled(g);
     Quants32 q[4];
     unpack_rows<T>(g + kHeader, q);
     for (int k = 0; k < N; ++k) {
       const auto& y = block_of<typename T::Activations>(x, stride, k, b);
       const V x0 = load(y.qs), x1 = load(y.qs + 16);
-      V sums = reduce4(T::dot(q[0], x0, x1), T::dot(q[1], x0, x1), T::dot(q[2], x0, x1),
+      V sums;
+      if constexpr (T::kUnsigned) {
+        sums = reduce4_i16(dot_unsigned_i16(q[0], x0, x1), dot_unsigned_i16(q[1], x0, x1),
+                           dot_unsigned_i16(q[2], x0, x1), dot_unsigned_i16(q[3], x0, x1));
+      } else {
+        sums = reduce4(T::dot(q[0], x0, x1), T::dot(q[1], x0, x1), T::dot(q[2], x0, x1),
                        T::dot(q[3], x0, x1));
+      }
       if constexpr (T::kOffset != 0) sums = sub_i32(sums, splat_i32(T::kOffset * y.sum));
-      acc[k] = mul_add_f32(to_f32(sums), mul_f32(dw, splat_f32(y.d)), acc[k]);
+      acc[k] = mul_add_f32(to_f32(sums), mul_f32(dw, splat_f32(y.d * kHalvesUnscale)), acc[k]);
       if constexpr (T::kHasMin) {
-        acc[k] = mul_add_f32(halves_to_f32(widen_low_u16(load64(g + 8))), splat_f32(y.s), acc[k]);
+        acc[k] =
+            mul_add_f32(halves_to_f32_unscaled(g + 8), splat_f32(y.s * kHalvesUnscale), acc[k]);
       }
     }
   }

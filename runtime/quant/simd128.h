@@ -110,6 +110,19 @@ inline V reduce4(V s0, V s1, V s2, V s3) {
   return wasm_i32x4_add(wasm_i32x4_shuffle(t0, t1, 0, 1, 4, 5),
                         wasm_i32x4_shuffle(t0, t1, 2, 3, 6, 7));
 }
+// Lane r of the result is the total of the eight int16 lanes of s_r, for inputs whose lanes
+// add in pairs without leaving int16: each row's halves are added first (as int16), so two
+// multiply-adds widen all four rows and one shuffled add finishes, 11 operations against the
+// 13 of four multiply-adds and reduce4.
+inline V reduce4_i16(V s0, V s1, V s2, V s3) {
+  const V ones = wasm_i16x8_splat(1);
+  const V w01 = wasm_i32x4_dot_i16x8(
+      wasm_i16x8_add(wasm_i64x2_shuffle(s0, s1, 0, 2), wasm_i64x2_shuffle(s0, s1, 1, 3)), ones);
+  const V w23 = wasm_i32x4_dot_i16x8(
+      wasm_i16x8_add(wasm_i64x2_shuffle(s2, s3, 0, 2), wasm_i64x2_shuffle(s2, s3, 1, 3)), ones);
+  return wasm_i32x4_add(wasm_i32x4_shuffle(w01, w23, 0, 2, 4, 6),
+                        wasm_i32x4_shuffle(w01, w23, 1, 3, 5, 7));
+}
 inline F load_f32(const float* p) {
   return wasm_v128_load(p);
 }
@@ -247,6 +260,14 @@ inline void store_f32(float* p, F v) {
 inline V reduce4(V s0, V s1, V s2, V s3) {
   return _mm_hadd_epi32(_mm_hadd_epi32(s0, s1), _mm_hadd_epi32(s2, s3));
 }
+inline V reduce4_i16(V s0, V s1, V s2, V s3) {
+  const V ones = _mm_set1_epi16(1);
+  const V w01 =
+      _mm_madd_epi16(_mm_add_epi16(_mm_unpacklo_epi64(s0, s1), _mm_unpackhi_epi64(s0, s1)), ones);
+  const V w23 =
+      _mm_madd_epi16(_mm_add_epi16(_mm_unpacklo_epi64(s2, s3), _mm_unpackhi_epi64(s2, s3)), ones);
+  return _mm_hadd_epi32(w01, w23);
+}
 inline F load_f32(const float* p) {
   return _mm_loadu_ps(p);
 }
@@ -307,6 +328,23 @@ inline F halves_to_f32(V h) {
   const V sign = shl_i32<16>(bit_and(h, splat_i32(0x8000)));
   return bits_as_f32(
       bit_or(f32_as_bits(mul_f32(bits_as_f32(magnitude), splat_f32(0x1p112f))), sign));
+}
+
+// Four halves (8 bytes at p) as floats divided by 2^112, exactly, for every finite half
+// (kHalvesUnscale multiplies them back): each half goes to the top of its 32-bit lane, an
+// arithmetic shift moves its exponent and mantissa to where a float has them, and a mask
+// clears the three copies of the sign bit that the shift made. Four operations where
+// halves_to_f32 takes eight; callers fold the factor into a multiplication they do anyway.
+constexpr float kHalvesUnscale = 0x1p112f;
+inline F halves_to_f32_unscaled(const void* p) {
+#if defined(__wasm_simd128__)
+  const V high = wasm_i16x8_shuffle(zero(), load64(p), 0, 8, 1, 9, 2, 10, 3, 11);
+  return wasm_v128_and(wasm_i32x4_shr(high, 3), wasm_i32x4_splat(static_cast<int32_t>(0x8FFFFFFF)));
+#else
+  const V high = _mm_unpacklo_epi16(_mm_setzero_si128(), load64(p));
+  return _mm_castsi128_ps(
+      _mm_and_si128(_mm_srai_epi32(high, 3), _mm_set1_epi32(static_cast<int32_t>(0x8FFFFFFF))));
+#endif
 }
 
 }  // namespace pipit::simd

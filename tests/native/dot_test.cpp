@@ -13,9 +13,34 @@
 #include "quant/activations.h"
 #include "quant/dot.h"
 #include "quant/kernels.h"
+#include "quant/simd128.h"
 
 namespace pipit::kernels {
 namespace {
+
+// Every finite half, four at a time, through the four-operation conversion the four-row
+// kernels use for their scales: times 2^112 it must be f16_to_f32's float, bit for bit
+// (subnormal halves, both zeros and the largest half included).
+TEST(Halves, UnscaledConversionIsExactForEveryFiniteHalf) {
+  int checked = 0;
+  for (uint32_t first = 0; first < 65536; first += 4) {
+    uint16_t halves[4];
+    for (int i = 0; i < 4; ++i) halves[i] = static_cast<uint16_t>(first + i);
+    alignas(16) float lanes[4];
+    simd::store_f32(lanes, simd::mul_f32(simd::halves_to_f32_unscaled(halves),
+                                         simd::splat_f32(simd::kHalvesUnscale)));
+    for (int i = 0; i < 4; ++i) {
+      if ((halves[i] & 0x7C00) == 0x7C00) continue;  // infinities and NaNs
+      const float want = f16_to_f32(halves[i]);
+      uint32_t got_bits, want_bits;
+      std::memcpy(&got_bits, &lanes[i], 4);
+      std::memcpy(&want_bits, &want, 4);
+      ASSERT_EQ(got_bits, want_bits) << "half 0x" << std::hex << halves[i];
+      ++checked;
+    }
+  }
+  EXPECT_EQ(checked, 63488);
+}
 
 struct TypeCase {
   TensorType type;
@@ -158,7 +183,8 @@ bool is_legacy(TensorType type) {
 }
 
 // Every quant at one end of its range, against activations of full magnitude: the largest
-// integer sums the legacy kernels form in int16 lanes, where saturation or overflow would show.
+// integer sums the legacy kernels form in int16 lanes (single rows and four-row groups), where
+// saturation or overflow would show.
 TEST(Dot, LegacyQuantsAtTheEndsOfTheirRangeAgreeWithTheReference) {
   const int64_t n = 256;
   std::vector<std::vector<float>> inputs(3, std::vector<float>(n, 1.0f));
@@ -188,6 +214,18 @@ TEST(Dot, LegacyQuantsAtTheEndsOfTheirRangeAgreeWithTheReference) {
         const float simd = simd_dot(c.type)(w.data(), act.data(), n);
         EXPECT_NEAR(simd, reference, 1e-5f * std::fabs(reference) + 1e-6f)
             << "fill " << int{fill} << ", x[0] " << x[0] << ", x[1] " << x[1];
+        // The same row four times in the four-row layout, whose kernel adds rows in int16.
+        std::vector<uint8_t> group;
+        for (int r = 0; r < 4; ++r) group.insert(group.end(), w.begin(), w.end());
+        Matrix m{c.type, group.data(), n, 4, w.size(), Layout::kRows};
+        interleave_rows_of_4(m, group.data());
+        ASSERT_EQ(m.layout, Layout::kRowsOf4);
+        float y[4];
+        matmul(m, x.data(), 1, y);
+        for (float v : y) {
+          EXPECT_NEAR(v, reference, 1e-5f * std::fabs(reference) + 1e-6f)
+              << "four rows, fill " << int{fill} << ", x[0] " << x[0] << ", x[1] " << x[1];
+        }
       }
     }
   }
