@@ -33,19 +33,35 @@ constexpr BlockShape shape_of() {
   return {(T::kHasMin ? 4 : 2) + T::kQuantBytes, T::kHasMin ? 2 : 1, T::kFifthBitPlane};
 }
 
-// The plane legacy_quants.h describes, from the four rows' 32-bit masks of fifth bits.
-void write_fifth_bit_plane(const uint8_t* const fifth_bits[4], uint8_t* plane) {
-  uint32_t mask[4];
-  for (int r = 0; r < 4; ++r) std::memcpy(&mask[r], fifth_bits[r], 4);
-  for (int i = 0; i < kFifthBitPlaneBytes; ++i) {
-    uint8_t byte = 0;
-    for (int r = 0; r < 4; ++r) {
-      for (int half = 0; half < 2; ++half) {
-        byte |= static_cast<uint8_t>(((mask[r] >> (16 * half + i)) & 1u) << (2 * r + half));
-      }
-    }
-    plane[i] = byte;
+// The plane legacy_quants.h describes, from the four rows' blocks as the file has them (the
+// 32-bit mask of fifth bits, then the nibbles). In SIMD, since every Q5 matrix of a model goes
+// through here at load: five_bits() puts each value's fifth bit at bit 4 of its byte, and a
+// 16-bit shift moves it to its slot's bit (one bit per byte, so nothing crosses bytes).
+template <int k>
+simd::V bit4_to_slot(simd::V bit4) {
+  if constexpr (k < 4) {
+    return simd::shr_u16<4 - k>(bit4);
+  } else if constexpr (k == 4) {
+    return bit4;
+  } else {
+    return simd::shl_u16<k - 4>(bit4);
   }
+}
+
+template <int r>
+simd::V plane_bits_of_row(const uint8_t* file_quants) {
+  using namespace simd;
+  const Quants32 q = five_bits(file_quants);
+  const V fifth = splat_i8(0x10);
+  return bit_or(bit4_to_slot<2 * r>(bit_and(q.lo, fifth)),
+                bit4_to_slot<2 * r + 1>(bit_and(q.hi, fifth)));
+}
+
+void write_fifth_bit_plane(const uint8_t* const file_quants[4], uint8_t* plane) {
+  using namespace simd;
+  store(plane,
+        bit_or(bit_or(plane_bits_of_row<0>(file_quants[0]), plane_bits_of_row<1>(file_quants[1])),
+               bit_or(plane_bits_of_row<2>(file_quants[2]), plane_bits_of_row<3>(file_quants[3]))));
 }
 
 // Row `lane`'s 32-bit mask of fifth bits, back from the plane.

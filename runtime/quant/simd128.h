@@ -101,6 +101,9 @@ inline V load64(const void* p) {
 inline void store_f32(float* p, F v) {
   wasm_v128_store(p, v);
 }
+inline void store(void* p, V v) {
+  wasm_v128_store(p, v);
+}
 // Lane r of the result is the total of the four lanes of s_r.
 inline V reduce4(V s0, V s1, V s2, V s3) {
   const V t0 = wasm_i32x4_add(wasm_i32x4_shuffle(s0, s1, 0, 4, 1, 5),
@@ -256,6 +259,9 @@ inline V load64(const void* p) {
 }
 inline void store_f32(float* p, F v) {
   _mm_storeu_ps(p, v);
+}
+inline void store(void* p, V v) {
+  _mm_storeu_si128(static_cast<__m128i*>(p), v);
 }
 inline V reduce4(V s0, V s1, V s2, V s3) {
   return _mm_hadd_epi32(_mm_hadd_epi32(s0, s1), _mm_hadd_epi32(s2, s3));
