@@ -7,6 +7,7 @@
 //        largest magnitude, q = round-half-even(x * -127/max), and sums of each 16 values.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
@@ -41,5 +42,11 @@ ActivationFormat activation_format(TensorType weight_type);
 void quantize_q8_0(const float* x, BlockQ8_0* out, int64_t n);
 void quantize_q8_1(const float* x, BlockQ8_1* out, int64_t n);
 void quantize_q8_K(const float* x, BlockQ8_K* out, int64_t n);
+
+// Block b of activation row k, for converted rows `stride` bytes apart.
+template <typename Block>
+const Block& block_of(const uint8_t* x, size_t stride, int k, int64_t b) {
+  return reinterpret_cast<const Block*>(x + k * stride)[b];
+}
 
 }  // namespace pipit::kernels

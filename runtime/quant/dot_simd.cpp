@@ -84,11 +84,6 @@ float dot_bf16(const uint8_t* w, const void* x, int64_t n) {
 // once: the weights are loaded and unpacked once per block and reused for every token of a
 // prompt. Decoding is N = 1.
 
-template <typename Block>
-const Block& block_of(const uint8_t* x, size_t stride, int k, int64_t b) {
-  return reinterpret_cast<const Block*>(x + k * stride)[b];
-}
-
 // Legacy types: each 32-value block gives an int32x4 partial sum, scaled by the two block
 // scales into a float accumulator that stays in a register for the whole row. Symmetric types
 // (Q8_0 activations) are w = d * (q - offset): the offset's share, offset * sum(qx), is taken
@@ -301,7 +296,7 @@ void dot_q6_k(const uint8_t* w, const uint8_t* x, size_t stride, int64_t n, floa
         const V a = load(ql + l), c = load(ql + 32 + l), h = load(qh + l);
         // Four 6-bit quants per position: the low and high nibbles of a and c, each with two
         // bits of h (bits 0-1, 2-3, 4-5, 6-7) moved to bits 4-5.
-        const V h_up = shl4_small(bit_and(h, low_nibbles));
+        const V h_up = shl_u16<4>(bit_and(h, low_nibbles));
         const V q1 = bit_or(bit_and(a, low_nibbles), bit_and(h_up, bits_4_5));
         const V q2 = bit_or(bit_and(c, low_nibbles), bit_and(shr_u8<2>(h_up), bits_4_5));
         const V q3 = bit_or(shr_u8<4>(a), bit_and(h, bits_4_5));

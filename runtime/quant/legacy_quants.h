@@ -78,18 +78,17 @@ inline void five_bit_rows(const uint8_t* quants, Quants32 q[4]) {
   q[3] = five_bits_of_row<3>(plane, nibble_bytes);
 }
 
-// Four int32 lanes whose total is the dot product of 32 quants below 32 with 32 activations.
-// Two products per int16 lane, and two such lanes added, stay below 2 * 2 * 31 * 127 = 15748.
-inline simd::V dot_unsigned(Quants32 q, simd::V x0, simd::V x1) {
-  using namespace simd;
-  return madd_i16(add_i16(dot_u7_pairs(q.lo, x0), dot_u7_pairs(q.hi, x1)), splat_i16(1));
-}
-
-// The same before widening: eight int16 lanes below 15748, so two of them still add in int16
-// (simd::reduce4_i16).
+// Eight int16 lanes whose total is the dot product of 32 quants below 32 with 32 activations.
+// Two products per lane, and two such lanes added, stay below 2 * 2 * 31 * 127 = 15748, so
+// two of these lanes still add in int16 (simd::reduce4_i16).
 inline simd::V dot_unsigned_i16(Quants32 q, simd::V x0, simd::V x1) {
   using namespace simd;
   return add_i16(dot_u7_pairs(q.lo, x0), dot_u7_pairs(q.hi, x1));
+}
+
+// The same widened: four int32 lanes.
+inline simd::V dot_unsigned(Quants32 q, simd::V x0, simd::V x1) {
+  return simd::madd_i16(dot_unsigned_i16(q, x0, x1), simd::splat_i16(1));
 }
 
 // Q8_0's quants are signed bytes.

@@ -97,17 +97,12 @@ bool legacy_shape(TensorType type, BlockShape* shape) {
   }
 }
 
-template <typename Block>
-const Block& block_of(const uint8_t* x, size_t stride, int k, int64_t b) {
-  return reinterpret_cast<const Block*>(x + k * stride)[b];
-}
-
-// out[4k + r] = dot(row r of the group, activation row k) for a legacy type: each row's quants
-// unpack once for all tokens; the offset correction and the minimums are the same for the four
-// rows of a token, so they apply once to all four lanes.
+// out[k * out_stride + r] = dot(row r of the group, activation row k) for a legacy type: each row's
+// quants unpack once for all tokens; the offset correction and the minimums are the same for the
+// four rows of a token, so they apply once to all four lanes.
 template <typename T, int N>
-void rows4(const uint8_t* g, const uint8_t* x, size_t stride, int64_t n, float* y,
-           size_t y_stride) {
+void rows4(const uint8_t* g, const uint8_t* x, size_t stride, int64_t n, float* out,
+           size_t out_stride) {
   using namespace simd;
   constexpr int kHeader = T::kHasMin ? 16 : 8;
   F acc[N];
@@ -135,7 +130,7 @@ void rows4(const uint8_t* g, const uint8_t* x, size_t stride, int64_t n, float* 
       }
     }
   }
-  for (int k = 0; k < N; ++k) store_f32(y + k * y_stride, acc[k]);
+  for (int k = 0; k < N; ++k) store_f32(out + k * out_stride, acc[k]);
 }
 
 template <typename T>

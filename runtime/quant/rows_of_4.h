@@ -34,12 +34,12 @@ void rewrite_groups_of_4(const Matrix& w, uint8_t* data, Rewrite&& rewrite) {
 }
 
 // A four-row kernel for one group and a fixed number of activation rows (the template
-// argument of every kernel): y[k * y_stride + r] = dot(row r, activation row k). `for_groups`
+// argument of every kernel): out[k * out_stride + r] = dot(row r, activation row k). `for_groups`
 // turns four of them (1 to 4 activation rows) into a Rows4Fn. Each group meets every
 // activation row while its weights are in cache, and the kernels are called directly (not
 // through a pointer per group), so a decode step's groups run as one loop.
 using GroupKernel = void (*)(const uint8_t* group, const uint8_t* x, size_t stride, int64_t n,
-                             float* y, size_t y_stride);
+                             float* out, size_t out_stride);
 
 template <GroupKernel K1, GroupKernel K2, GroupKernel K3, GroupKernel K4>
 void for_groups(const uint8_t* groups, size_t group_bytes, int64_t n_groups, const uint8_t* x,

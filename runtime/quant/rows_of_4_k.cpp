@@ -39,16 +39,11 @@ constexpr int kQ4KBytes = 144;
 constexpr int kQ5KBytes = 176;
 constexpr int kQ6KBytes = 210;
 
-template <typename Block>
-const Block& block_of(const uint8_t* x, size_t stride, int k, int64_t b) {
-  return reinterpret_cast<const Block*>(x + k * stride)[b];
-}
-
-// out[4k + r] = dot(row r of the group, activation row k). See dot_simd.cpp for how the K
-// kernels keep quants unsigned and fold mins and offsets into the activation sums.
+// out[k * out_stride + r] = dot(row r of the group, activation row k). See dot_simd.cpp for how the
+// K kernels keep quants unsigned and fold mins and offsets into the activation sums.
 template <bool kFiveBits, int N>
-void rows4_q45_k(const uint8_t* g, const uint8_t* x, size_t stride, int64_t n, float* y,
-                 size_t y_stride) {
+void rows4_q45_k(const uint8_t* g, const uint8_t* x, size_t stride, int64_t n, float* out,
+                 size_t out_stride) {
   using namespace simd;
   constexpr int kGroupBytes = 4 * (kFiveBits ? kQ5KBytes : kQ4KBytes);
   constexpr int kQuants = kFiveBits ? 192 : 64;  // where the rows' quants start in a group
@@ -118,12 +113,12 @@ void rows4_q45_k(const uint8_t* g, const uint8_t* x, size_t stride, int64_t n, f
       acc[k] = mul_add_f32(to_f32(mins), mul_f32(dmin, splat_f32(-y.d)), acc[k]);
     }
   }
-  for (int k = 0; k < N; ++k) store_f32(y + k * y_stride, acc[k]);
+  for (int k = 0; k < N; ++k) store_f32(out + k * out_stride, acc[k]);
 }
 
 template <int N>
-void rows4_q6_k(const uint8_t* g, const uint8_t* x, size_t stride, int64_t n, float* y,
-                size_t y_stride) {
+void rows4_q6_k(const uint8_t* g, const uint8_t* x, size_t stride, int64_t n, float* out,
+                size_t out_stride) {
   using namespace simd;
   const V low6 = splat_i8(63), bits_2_3 = splat_i8(0x0C), bits_4_5 = splat_i8(0x30);
   F acc[N];
@@ -170,7 +165,7 @@ void rows4_q6_k(const uint8_t* g, const uint8_t* x, size_t stride, int64_t n, fl
       acc[k] = mul_add_f32(to_f32(rows), mul_f32(d, splat_f32(y.d)), acc[k]);
     }
   }
-  for (int k = 0; k < N; ++k) store_f32(y + k * y_stride, acc[k]);
+  for (int k = 0; k < N; ++k) store_f32(out + k * out_stride, acc[k]);
 }
 
 // ---- the layouts ----

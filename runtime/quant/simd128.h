@@ -59,15 +59,12 @@ inline V bit_or(V a, V b) {
 inline V sub_i8(V a, V b) {
   return wasm_i8x16_sub(a, b);
 }
-// Per byte: (v >> n) for unsigned bytes, and (v << 4) for values below 16. V8 has no byte
-// shifts either and spends five instructions on each; a 16-bit shift (and a mask for what
-// crossed from the neighbour byte) takes two.
+// Per byte: (v >> n) for unsigned bytes. V8 has no byte shifts either and spends five
+// instructions on each; a 16-bit shift (and a mask for what crossed from the neighbour byte)
+// takes two.
 template <int n>
 inline V shr_u8(V v) {
   return wasm_v128_and(wasm_u16x8_shr(v, n), wasm_i8x16_splat(static_cast<int8_t>(0xFF >> n)));
-}
-inline V shl4_small(V v) {
-  return wasm_i16x8_shl(v, 4);
 }
 // Shifts of each 16-bit lane (bits cross between the lane's two bytes).
 template <int n>
@@ -227,9 +224,6 @@ inline V sub_i8(V a, V b) {
 template <int n>
 inline V shr_u8(V v) {
   return _mm_and_si128(_mm_srli_epi16(v, n), _mm_set1_epi8(static_cast<char>(0xFF >> n)));
-}
-inline V shl4_small(V v) {
-  return _mm_slli_epi16(v, 4);
 }
 template <int n>
 inline V shl_u16(V v) {

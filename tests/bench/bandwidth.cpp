@@ -13,12 +13,7 @@
 
 #include <xsimd/xsimd.hpp>
 
-#ifdef __EMSCRIPTEN__
-#include <emscripten/emscripten.h>
-#define PIPIT_EXPORT extern "C" EMSCRIPTEN_KEEPALIVE
-#else
-#define PIPIT_EXPORT extern "C"
-#endif
+#include "bench_export.h"
 
 namespace {
 

@@ -16,12 +16,7 @@
 #include "quant/quantize.h"
 #include "quant/types.h"
 
-#ifdef __EMSCRIPTEN__
-#include <emscripten/emscripten.h>
-#define PIPIT_EXPORT extern "C" EMSCRIPTEN_KEEPALIVE
-#else
-#define PIPIT_EXPORT extern "C"
-#endif
+#include "bench_export.h"
 
 namespace {
 
