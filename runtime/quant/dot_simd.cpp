@@ -94,11 +94,12 @@ void dot_legacy(const uint8_t* w, const uint8_t* x, size_t stride, int64_t n, fl
   using namespace simd;
   constexpr int kHeader = T::kHasMin ? 4 : 2;
   static_assert(T::kOffset % 4 == 0);
+  const LegacyMasks masks;
   F acc[N];
   for (auto& a : acc) a = zero_f32();
   float min_sum[N] = {};
   for (int64_t b = 0; b < n / 32; ++b, w += kHeader + T::kQuantBytes) {
-    const Quants32 q = T::unpack(w + kHeader);
+    const Quants32 q = T::unpack(w + kHeader, masks);
     const float dw = half(w);
     for (int k = 0; k < N; ++k) {
       const auto& y = block_of<typename T::Activations>(x, stride, k, b);

@@ -18,98 +18,55 @@ struct Quants32 {
   simd::V lo, hi;
 };
 
+// The masks of the legacy kernels' loops, made once per call (simd::held()).
+struct LegacyMasks {
+  simd::V low_nibbles = simd::held(simd::splat_i8(0x0F));
+  simd::V fifth_bit = simd::held(simd::splat_i8(0x10));
+  simd::V sign_copies = simd::held(simd::splat_i32(simd::kHalvesSignCopies));
+};
+
 // Low nibbles are values 0-15, high nibbles 16-31.
-inline Quants32 nibbles(const uint8_t* q) {
-  const simd::V packed = simd::load(q);
-  return {simd::bit_and(packed, simd::splat_i8(0x0F)), simd::shr_u8<4>(packed)};
+inline Quants32 nibbles(const uint8_t* q, const LegacyMasks& masks) {
+  using namespace simd;
+  const V packed = load(q);
+  return {bit_and(packed, masks.low_nibbles), bit_and(shr_u16<4>(packed), masks.low_nibbles)};
 }
 
 // Q5: a 32-bit mask of fifth bits (bit j belongs to value j), then the nibbles. Each byte of
 // the mask is copied to the eight lanes it covers and tested against that lane's bit. The mask
 // enters the vector through a splat: a narrow store read back as a whole vector would stall
 // store forwarding, many times the cost of the rest of the block.
-inline Quants32 five_bits(const uint8_t* q) {
+inline Quants32 five_bits(const uint8_t* q, const LegacyMasks& masks) {
   using namespace simd;
   uint32_t qh;
   std::memcpy(&qh, q, 4);
   const V mask = splat_i32(static_cast<int32_t>(qh));
   const V lane_bit = bytes(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128);
   const auto fifth_bits = [&](V byte_index) {
-    return bit_and(has_bits(shuffle_bytes(mask, byte_index), lane_bit), splat_i8(0x10));
+    return bit_and(has_bits(shuffle_bytes(mask, byte_index), lane_bit), masks.fifth_bit);
   };
-  const Quants32 low = nibbles(q + 4);
+  const Quants32 low = nibbles(q + 4, masks);
   return {bit_or(low.lo, fifth_bits(bytes(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1))),
           bit_or(low.hi, fifth_bits(bytes(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3)))};
 }
 
-// Q5 in Layout::kRowsOf4: per block position the four rows' 128 fifth bits come first, as one
-// vector (a "bit plane"), then each row's 16 bytes of nibbles. Bit k of plane byte i is the
-// fifth bit of value i (k even) or 16 + i (k odd) of row k / 2. A 16-bit shift brings bit k of
-// every byte to bit 4 (the shift is at most 4 left or 3 right, so bit 4 of each byte still
-// comes from that byte), and one mask keeps it: three operations per 16 values, against six
-// to expand a row's 32-bit mask on its own.
-constexpr int kFifthBitPlaneBytes = 16;
-
-template <int k>
-inline simd::V fifth_bits_of_slot(simd::V plane) {
-  using namespace simd;
-  if constexpr (k < 4) {
-    return bit_and(shl_u16<4 - k>(plane), splat_i8(0x10));
-  } else if constexpr (k == 4) {
-    return bit_and(plane, splat_i8(0x10));
-  } else {
-    return bit_and(shr_u16<k - 4>(plane), splat_i8(0x10));
-  }
-}
-
-template <int r>
-inline Quants32 five_bits_of_row(simd::V plane, const uint8_t* nibble_bytes) {
-  const Quants32 low = nibbles(nibble_bytes + r * 16);
-  return {simd::bit_or(low.lo, fifth_bits_of_slot<2 * r>(plane)),
-          simd::bit_or(low.hi, fifth_bits_of_slot<2 * r + 1>(plane))};
-}
-
-inline void five_bit_rows(const uint8_t* quants, Quants32 q[4]) {
-  const simd::V plane = simd::load(quants);
-  const uint8_t* nibble_bytes = quants + kFifthBitPlaneBytes;
-  q[0] = five_bits_of_row<0>(plane, nibble_bytes);
-  q[1] = five_bits_of_row<1>(plane, nibble_bytes);
-  q[2] = five_bits_of_row<2>(plane, nibble_bytes);
-  q[3] = five_bits_of_row<3>(plane, nibble_bytes);
-}
-
-// Eight int16 lanes whose total is the dot product of 32 quants below 32 with 32 activations.
-// Two products per lane, and two such lanes added, stay below 2 * 2 * 31 * 127 = 15748, so
-// two of these lanes still add in int16 (simd::reduce4_i16).
-inline simd::V dot_unsigned_i16(Quants32 q, simd::V x0, simd::V x1) {
-  using namespace simd;
-  return add_i16(dot_u7_pairs(q.lo, x0), dot_u7_pairs(q.hi, x1));
-}
-
-// The same widened: four int32 lanes.
+// Four int32 lanes whose total is the dot product of 32 quants below 32 with 32
+// activations. Two products per int16 lane, and two such lanes added, stay below
+// 2 * 2 * 31 * 127 = 15748.
 inline simd::V dot_unsigned(Quants32 q, simd::V x0, simd::V x1) {
-  return simd::madd_i16(dot_unsigned_i16(q, x0, x1), simd::splat_i16(1));
+  using namespace simd;
+  return widen_pairs_i16(add_i16(dot_u7_pairs(q.lo, x0), dot_u7_pairs(q.hi, x1)));
 }
 
 // Q8_0's quants are signed bytes.
 inline simd::V dot_signed(Quants32 q, simd::V x0, simd::V x1) {
   using namespace simd;
 #if defined(__wasm_relaxed_simd__)
-  // |w| times x with w's sign moved onto x: five operations per 16 values where the SIMD128
-  // path (two extended multiplies, an add and a widening add) takes about ten on x64. A
-  // product pair can reach 2 * 127 * 127, so each half is widened on its own. The sign mask is
-  // |w| > w rather than w < 0, which LLVM would turn into an arithmetic shift by 7, five
-  // instructions on x64 against one compare. A weight of -128 (llama.cpp never writes one; a
-  // hostile file could) keeps x's sign and makes |w| the byte 0x80, outside the 7-bit operand
-  // the product is exact for: x64 reads it as 128 and gets the negated product, engines that
-  // read it as -128 get the right one. Wrong numbers, never a trap.
-  const auto signed_pairs = [](V w, V x) {
-    const V magnitude = wasm_i8x16_abs(w);
-    const V negative = wasm_i8x16_gt(magnitude, w);
-    const V x_signed = wasm_i8x16_sub(wasm_v128_xor(x, negative), negative);
-    return madd_i16(dot_u7_pairs(magnitude, x_signed), splat_i16(1));
-  };
-  return add_i32(signed_pairs(q.lo, x0), signed_pairs(q.hi, x1));
+  // Five operations per 16 values where the SIMD128 path (two extended multiplies, an add and
+  // a widening add) takes about ten on x64. A product pair can reach 2 * 127 * 127, so each
+  // half is widened on its own.
+  return add_i32(row_totals(signed_row_products(q.lo, x0)),
+                 row_totals(signed_row_products(q.hi, x1)));
 #else
   return add_i32(dot_i8(q.lo, x0), dot_i8(q.hi, x1));
 #endif
@@ -119,67 +76,140 @@ inline simd::V dot_signed(Quants32 q, simd::V x0, simd::V x1) {
 // when kHasMin, its f16 minimum); the activations come as blocks of type Activations;
 // unpack() runs once per block for every activation row, and dot() gives four int32 lanes
 // whose total is the sum of quant * activation over the block, before subtracting
-// kOffset * (sum of the activations). kFifthBitPlane: the four-row layout keeps the fifth
-// bits as a bit plane (above) rather than each row's block as the file has it. kUnsigned: the
-// quants are below 32 and dot() is dot_unsigned, so the four-row kernel can add rows in int16.
+// kOffset * (sum of the activations). kLargestQuant: the largest magnitude of a quant, which
+// bounds how many products int16 lanes can add. kFifthBitPlane: Q5's fifth bits, which the
+// four-row layout keeps as a bit plane (below). kUnsigned: the quants are unsigned.
 struct Q8_0Quants {
   using Activations = BlockQ8_0;
   static constexpr int kQuantBytes = 32, kOffset = 0;
+  static constexpr int kLargestQuant = 128;
   static constexpr bool kHasMin = false;
   static constexpr bool kFifthBitPlane = false;
   static constexpr bool kUnsigned = false;
-  static Quants32 unpack(const uint8_t* q) { return {simd::load(q), simd::load(q + 16)}; }
+  static Quants32 unpack(const uint8_t* q, const LegacyMasks&) {
+    return {simd::load(q), simd::load(q + 16)};
+  }
   static simd::V dot(Quants32 q, simd::V x0, simd::V x1) { return dot_signed(q, x0, x1); }
 };
 
 struct Q4_0Quants {
   using Activations = BlockQ8_0;
   static constexpr int kQuantBytes = 16, kOffset = 8;
+  static constexpr int kLargestQuant = 15;
   static constexpr bool kHasMin = false;
   static constexpr bool kFifthBitPlane = false;
   static constexpr bool kUnsigned = true;
-  static Quants32 unpack(const uint8_t* q) { return nibbles(q); }
+  static Quants32 unpack(const uint8_t* q, const LegacyMasks& m) { return nibbles(q, m); }
   static simd::V dot(Quants32 q, simd::V x0, simd::V x1) { return dot_unsigned(q, x0, x1); }
 };
 
 struct Q5_0Quants {
   using Activations = BlockQ8_0;
   static constexpr int kQuantBytes = 20, kOffset = 16;
+  static constexpr int kLargestQuant = 31;
   static constexpr bool kHasMin = false;
   static constexpr bool kFifthBitPlane = true;
   static constexpr bool kUnsigned = true;
-  static Quants32 unpack(const uint8_t* q) { return five_bits(q); }
+  static Quants32 unpack(const uint8_t* q, const LegacyMasks& m) { return five_bits(q, m); }
   static simd::V dot(Quants32 q, simd::V x0, simd::V x1) { return dot_unsigned(q, x0, x1); }
 };
 
 struct Q4_1Quants {
   using Activations = BlockQ8_1;
   static constexpr int kQuantBytes = 16, kOffset = 0;
+  static constexpr int kLargestQuant = 15;
   static constexpr bool kHasMin = true;
   static constexpr bool kFifthBitPlane = false;
   static constexpr bool kUnsigned = true;
-  static Quants32 unpack(const uint8_t* q) { return nibbles(q); }
+  static Quants32 unpack(const uint8_t* q, const LegacyMasks& m) { return nibbles(q, m); }
   static simd::V dot(Quants32 q, simd::V x0, simd::V x1) { return dot_unsigned(q, x0, x1); }
 };
 
 struct Q5_1Quants {
   using Activations = BlockQ8_1;
   static constexpr int kQuantBytes = 20, kOffset = 0;
+  static constexpr int kLargestQuant = 31;
   static constexpr bool kHasMin = true;
   static constexpr bool kFifthBitPlane = true;
   static constexpr bool kUnsigned = true;
-  static Quants32 unpack(const uint8_t* q) { return five_bits(q); }
+  static Quants32 unpack(const uint8_t* q, const LegacyMasks& m) { return five_bits(q, m); }
   static simd::V dot(Quants32 q, simd::V x0, simd::V x1) { return dot_unsigned(q, x0, x1); }
 };
 
-// The four rows' quants of one block position in Layout::kRowsOf4.
-template <typename T>
-inline void unpack_rows(const uint8_t* quants, Quants32 q[4]) {
-  if constexpr (T::kFifthBitPlane) {
-    five_bit_rows(quants, q);
+// Layout::kRowsOf4 (rows_of_4.cpp) keeps each block position of four rows as eight "row
+// vectors": vector c holds values 4c to 4c + 3 of each row, row r in bytes 4r to 4r + 3, so
+// its products with activation values 4c to 4c + 3 (repeated by load4_splat) fall into lanes
+// of one row each (simd::RowSums) and a block needs no exchange between rows. Q8_0 stores the
+// eight vectors as they are. The 4- and 5-bit types store four vectors of nibble pairs: byte i
+// of pair vector m holds byte i of vector m in its low nibble and of vector m + 4 in its high
+// nibble, which keeps the file's own pairing of values j and 16 + j. Q5 stores a bit plane
+// before them: bit c of plane byte i is the fifth bit of byte i of vector c.
+constexpr int kRowVectors = 8;
+constexpr int kFifthBitPlaneBytes = 16;
+
+// Bit c of every byte of the plane, moved to bit 4 by a 16-bit shift (at most 4 left or 3
+// right, so bit 4 of each byte still comes from that byte) and kept by the fifth_bit mask.
+template <int c>
+inline simd::V fifth_bits_of_vector(simd::V plane, simd::V fifth_bit) {
+  using namespace simd;
+  if constexpr (c < 4) {
+    return bit_and(shl_u16<4 - c>(plane), fifth_bit);
+  } else if constexpr (c == 4) {
+    return bit_and(plane, fifth_bit);
   } else {
-    for (int r = 0; r < 4; ++r) q[r] = T::unpack(quants + r * T::kQuantBytes);
+    return bit_and(shr_u16<c - 4>(plane), fifth_bit);
   }
+}
+
+template <typename T, int m>
+inline void unpack_nibble_pair(const uint8_t* quants, const LegacyMasks& masks,
+                               simd::V w[kRowVectors]) {
+  using namespace simd;
+  if constexpr (T::kFifthBitPlane) {
+    const V plane = load(quants);
+    const Quants32 low = nibbles(quants + kFifthBitPlaneBytes + 16 * m, masks);
+    w[m] = bit_or(low.lo, fifth_bits_of_vector<m>(plane, masks.fifth_bit));
+    w[m + 4] = bit_or(low.hi, fifth_bits_of_vector<m + 4>(plane, masks.fifth_bit));
+  } else {
+    const Quants32 q = nibbles(quants + 16 * m, masks);
+    w[m] = q.lo;
+    w[m + 4] = q.hi;
+  }
+}
+
+// The eight row vectors of one block position.
+template <typename T>
+inline void unpack_row_vectors(const uint8_t* quants, const LegacyMasks& masks,
+                               simd::V w[kRowVectors]) {
+  if constexpr (T::kQuantBytes == 32) {
+    for (int c = 0; c < kRowVectors; ++c) w[c] = simd::load(quants + 16 * c);
+  } else {
+    unpack_nibble_pair<T, 0>(quants, masks, w);
+    unpack_nibble_pair<T, 1>(quants, masks, w);
+    unpack_nibble_pair<T, 2>(quants, masks, w);
+    unpack_nibble_pair<T, 3>(quants, masks, w);
+  }
+}
+
+// Lane r: row r's sum of quant * activation over the block (before the offset). Products add
+// as long as their lanes can hold them, then widen.
+template <typename T>
+inline simd::V row_totals_of_block(const simd::V w[kRowVectors], const int8_t* x) {
+  using namespace simd;
+  constexpr int kLimit = row_vectors_per_sum(T::kLargestQuant);
+  constexpr int kPerSum = kLimit >= 8 ? 8 : kLimit >= 4 ? 4 : kLimit >= 2 ? 2 : 1;
+  static_assert(kLimit >= 1);
+  const auto products = [&](int c) {
+    const V x4 = load4_splat(x + 4 * c);
+    return T::kUnsigned ? row_products(w[c], x4) : signed_row_products(w[c], x4);
+  };
+  V total = zero();
+  for (int first = 0; first < kRowVectors; first += kPerSum) {
+    RowSums sums = products(first);
+    for (int c = first + 1; c < first + kPerSum; ++c) sums = add(sums, products(c));
+    total = first == 0 ? row_totals(sums) : add_i32(total, row_totals(sums));
+  }
+  return total;
 }
 
 }  // namespace pipit::kernels

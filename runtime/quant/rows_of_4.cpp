@@ -1,9 +1,10 @@
-// Layout::kRowsOf4: four rows decoded in one pass. Per block position the group holds the four
-// rows' f16 scales (8 bytes), for Q4_1 and Q5_1 then their four f16 minimums, then each row's
-// quants. A decode step then loads each activation block once per four rows, converts four
-// scales with one SIMD operation, and adds the four rows' integer sums across lanes so that one
-// multiply-add scales all four.
+// Layout::kRowsOf4 for the legacy types: per block position the group holds the four rows'
+// f16 scales (8 bytes), for Q4_1 and Q5_1 then their four f16 minimums, then the quants as row
+// vectors (legacy_quants.h). A decode step converts four scales with one SIMD operation, and
+// each product of a row vector with four activations lands in lanes of one row, so that one
+// multiply-add scales all four rows' sums.
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <vector>
 
@@ -19,13 +20,14 @@ namespace pipit::kernels {
 namespace {
 
 // A legacy block in the file: `halves` f16 numbers (the scale, and the minimum if there is
-// one), then the quants.
-// Q5's fifth bits (4 bytes before the 16 of nibbles) go to a bit plane in the four-row layout.
+// one), then the quants: for Q5 a 32-bit mask of fifth bits, then 16 bytes of nibbles.
 struct BlockShape {
   int block_bytes;
   int halves;
   bool fifth_bit_plane;
   constexpr int quant_bytes() const { return block_bytes - 2 * halves; }
+  // The bytes that become row vectors: nibbles or Q8_0's quants.
+  constexpr int vector_bytes() const { return quant_bytes() - (fifth_bit_plane ? 4 : 0); }
 };
 
 template <typename T>
@@ -33,44 +35,32 @@ constexpr BlockShape shape_of() {
   return {(T::kHasMin ? 4 : 2) + T::kQuantBytes, T::kHasMin ? 2 : 1, T::kFifthBitPlane};
 }
 
-// The plane legacy_quants.h describes, from the four rows' blocks as the file has them (the
-// 32-bit mask of fifth bits, then the nibbles). In SIMD, since every Q5 matrix of a model goes
-// through here at load: five_bits() puts each value's fifth bit at bit 4 of its byte, and a
-// 16-bit shift moves it to its slot's bit (one bit per byte, so nothing crosses bytes).
-template <int k>
-simd::V bit4_to_slot(simd::V bit4) {
-  if constexpr (k < 4) {
-    return simd::shr_u16<4 - k>(bit4);
-  } else if constexpr (k == 4) {
-    return bit4;
-  } else {
-    return simd::shl_u16<k - 4>(bit4);
+// Value v of a row is byte v % 4 of row vector v / 4, so byte k of the row's mask of fifth
+// bits (values 8k to 8k + 7) goes to bits 2k and 2k + 1 of the row's four plane bytes. The
+// table gives those bits, as a little-endian word, for every mask byte: the plane is written
+// for every Q5 matrix of a model at load, and a bit at a time took most of a load.
+constexpr std::array<uint32_t, 256> kPlaneBitsOfMaskByte = [] {
+  std::array<uint32_t, 256> bits{};
+  for (int byte = 0; byte < 256; ++byte) {
+    for (int b = 0; b < 8; ++b) {
+      if ((byte >> b) & 1) bits[byte] |= 1u << (8 * (b % 4) + b / 4);
+    }
   }
-}
+  return bits;
+}();
 
-template <int r>
-simd::V plane_bits_of_row(const uint8_t* file_quants) {
-  using namespace simd;
-  const Quants32 q = five_bits(file_quants);
-  const V fifth = splat_i8(0x10);
-  return bit_or(bit4_to_slot<2 * r>(bit_and(q.lo, fifth)),
-                bit4_to_slot<2 * r + 1>(bit_and(q.hi, fifth)));
-}
-
-void write_fifth_bit_plane(const uint8_t* const file_quants[4], uint8_t* plane) {
-  using namespace simd;
-  store(plane,
-        bit_or(bit_or(plane_bits_of_row<0>(file_quants[0]), plane_bits_of_row<1>(file_quants[1])),
-               bit_or(plane_bits_of_row<2>(file_quants[2]), plane_bits_of_row<3>(file_quants[3]))));
+void write_plane_bytes_of_row(uint32_t fifth_bits, uint8_t* row_bytes) {
+  uint32_t word = 0;
+  for (int k = 0; k < 4; ++k)
+    word |= kPlaneBitsOfMaskByte[(fifth_bits >> (8 * k)) & 0xFF] << (2 * k);
+  for (int j = 0; j < 4; ++j) row_bytes[j] = static_cast<uint8_t>(word >> (8 * j));
 }
 
 // Row `lane`'s 32-bit mask of fifth bits, back from the plane.
 uint32_t read_fifth_bits(const uint8_t* plane, int lane) {
   uint32_t mask = 0;
-  for (int i = 0; i < kFifthBitPlaneBytes; ++i) {
-    for (int half = 0; half < 2; ++half) {
-      mask |= static_cast<uint32_t>((plane[i] >> (2 * lane + half)) & 1) << (16 * half + i);
-    }
+  for (int v = 0; v < 32; ++v) {
+    mask |= static_cast<uint32_t>((plane[4 * lane + v % 4] >> (v / 4)) & 1) << v;
   }
   return mask;
 }
@@ -97,38 +87,53 @@ bool legacy_shape(TensorType type, BlockShape* shape) {
   }
 }
 
-// out[k * out_stride + r] = dot(row r of the group, activation row k) for a legacy type: each row's
-// quants unpack once for all tokens; the offset correction and the minimums are the same for the
-// four rows of a token, so they apply once to all four lanes.
+// Block b's share of the dot products of the group's rows with activation rows 0 to N - 1: the
+// block's row vectors unpack once for all tokens; the offset correction and the minimums are
+// the same for the four rows of a token, so they apply once to all four lanes.
+template <typename T, int N>
+void block_terms(const uint8_t* gb, const uint8_t* x, size_t stride, int64_t b,
+                 const LegacyMasks& masks, simd::F terms[N]) {
+  using namespace simd;
+  constexpr int kHeader = T::kHasMin ? 16 : 8;
+  const F dw = halves_to_f32_unscaled(gb, masks.sign_copies);
+  V w[kRowVectors];
+  unpack_row_vectors<T>(gb + kHeader, masks, w);
+  for (int k = 0; k < N; ++k) {
+    const auto& y = block_of<typename T::Activations>(x, stride, k, b);
+    V sums = row_totals_of_block<T>(w, y.qs);
+    if constexpr (T::kOffset != 0) sums = sub_i32(sums, splat_i32(T::kOffset * y.sum));
+    terms[k] = mul_f32(to_f32(sums), mul_f32(dw, splat_f32(y.d * kHalvesUnscale)));
+    if constexpr (T::kHasMin) {
+      terms[k] = mul_add_f32(halves_to_f32_unscaled(gb + 8, masks.sign_copies),
+                             splat_f32(y.s * kHalvesUnscale), terms[k]);
+    }
+  }
+}
+
+// out[k * out_stride + r] = dot(row r of the group, activation row k) for a legacy type. The
+// accumulators are the loop's only carried values, and V8 may keep them in stack slots, where
+// each update waits for a store to be forwarded to the next load: two blocks' terms are added
+// before they meet the accumulators, which halves how often a block waits.
 template <typename T, int N>
 void rows4(const uint8_t* g, const uint8_t* x, size_t stride, int64_t n, float* out,
            size_t out_stride) {
   using namespace simd;
-  constexpr int kHeader = T::kHasMin ? 16 : 8;
+  constexpr size_t kBlockBytes = (T::kHasMin ? 16 : 8) + 4 * T::kQuantBytes;
+  const LegacyMasks masks;
+  const int64_t blocks = n / 32;
   F acc[N];
   for (auto& a : acc) a = zero_f32();
-  for (int64_t b = 0; b < n / 32; ++b, g += kHeader + 4 * T::kQuantBytes) {
-    const F dw = halves_to_f32_unscaled(g);
-    Quants32 q[4];
-    unpack_rows<T>(g + kHeader, q);
-    for (int k = 0; k < N; ++k) {
-      const auto& y = block_of<typename T::Activations>(x, stride, k, b);
-      const V x0 = load(y.qs), x1 = load(y.qs + 16);
-      V sums;
-      if constexpr (T::kUnsigned) {
-        sums = reduce4_i16(dot_unsigned_i16(q[0], x0, x1), dot_unsigned_i16(q[1], x0, x1),
-                           dot_unsigned_i16(q[2], x0, x1), dot_unsigned_i16(q[3], x0, x1));
-      } else {
-        sums = reduce4(T::dot(q[0], x0, x1), T::dot(q[1], x0, x1), T::dot(q[2], x0, x1),
-                       T::dot(q[3], x0, x1));
-      }
-      if constexpr (T::kOffset != 0) sums = sub_i32(sums, splat_i32(T::kOffset * y.sum));
-      acc[k] = mul_add_f32(to_f32(sums), mul_f32(dw, splat_f32(y.d * kHalvesUnscale)), acc[k]);
-      if constexpr (T::kHasMin) {
-        acc[k] =
-            mul_add_f32(halves_to_f32_unscaled(g + 8), splat_f32(y.s * kHalvesUnscale), acc[k]);
-      }
-    }
+  int64_t b = 0;
+  for (; b + 2 <= blocks; b += 2) {
+    F first[N], second[N];
+    block_terms<T, N>(g + b * kBlockBytes, x, stride, b, masks, first);
+    block_terms<T, N>(g + (b + 1) * kBlockBytes, x, stride, b + 1, masks, second);
+    for (int k = 0; k < N; ++k) acc[k] = add_f32(acc[k], add_f32(first[k], second[k]));
+  }
+  if (b < blocks) {
+    F last[N];
+    block_terms<T, N>(g + b * kBlockBytes, x, stride, b, masks, last);
+    for (int k = 0; k < N; ++k) acc[k] = add_f32(acc[k], last[k]);
   }
   for (int k = 0; k < N; ++k) store_f32(out + k * out_stride, acc[k]);
 }
@@ -141,7 +146,6 @@ constexpr Rows4Fn rows4_entry = for_groups<rows4<T, 1>, rows4<T, 2>, rows4<T, 3>
 // memcpy for every 2-byte scale, which made this most of a model's load time.
 template <BlockShape kShape>
 void interleave_groups(const Matrix& w, uint8_t* data) {
-  constexpr int kQuantBytes = kShape.quant_bytes();
   const int64_t blocks = w.cols / 32;
   rewrite_groups_of_4(w, data, [&](uint8_t* out, const uint8_t* original) {
     const uint8_t* row[4];
@@ -153,11 +157,16 @@ void interleave_groups(const Matrix& w, uint8_t* data) {
       const uint8_t* quants[4];
       for (int r = 0; r < 4; ++r) quants[r] = row[r] + 2 * kShape.halves;
       if constexpr (kShape.fifth_bit_plane) {
-        write_fifth_bit_plane(quants, out);
+        for (int r = 0; r < 4; ++r) {
+          uint32_t fifth_bits;
+          std::memcpy(&fifth_bits, quants[r], 4);
+          write_plane_bytes_of_row(fifth_bits, out + 4 * r);
+          quants[r] += 4;
+        }
         out += kFifthBitPlaneBytes;
-        for (int r = 0; r < 4; ++r, out += 16) std::memcpy(out, quants[r] + 4, 16);
-      } else {
-        for (int r = 0; r < 4; ++r, out += kQuantBytes) std::memcpy(out, quants[r], kQuantBytes);
+      }
+      for (int m = 0; m < kShape.vector_bytes() / 4; ++m) {
+        for (int r = 0; r < 4; ++r, out += 4) std::memcpy(out, quants[r] + 4 * m, 4);
       }
       for (int r = 0; r < 4; ++r) row[r] += kShape.block_bytes;
     }
@@ -223,12 +232,15 @@ void dequantize_matrix_row(const Matrix& w, int64_t r, float* dst) {
     uint8_t* out = row.data() + b * shape.block_bytes;
     for (int h = 0; h < shape.halves; ++h) std::memcpy(out + 2 * h, in + 8 * h + 2 * lane, 2);
     const uint8_t* quants = in + 8 * shape.halves;
+    uint8_t* out_quants = out + 2 * shape.halves;
     if (shape.fifth_bit_plane) {
       const uint32_t fifth_bits = read_fifth_bits(quants, lane);
-      std::memcpy(out + 2 * shape.halves, &fifth_bits, 4);
-      std::memcpy(out + 2 * shape.halves + 4, quants + kFifthBitPlaneBytes + lane * 16, 16);
-    } else {
-      std::memcpy(out + 2 * shape.halves, quants + lane * shape.quant_bytes(), shape.quant_bytes());
+      std::memcpy(out_quants, &fifth_bits, 4);
+      quants += kFifthBitPlaneBytes;
+      out_quants += 4;
+    }
+    for (int m = 0; m < shape.vector_bytes() / 4; ++m) {
+      std::memcpy(out_quants + 4 * m, quants + 16 * m + 4 * lane, 4);
     }
   }
   dequantize_row(w.type, row.data(), dst, w.cols);

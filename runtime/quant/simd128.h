@@ -27,6 +27,14 @@ namespace pipit::simd {
 
 using V = v128_t;
 using F = v128_t;
+// LLVM writes a v128.const at every use of a vector constant, and V8 builds each one afresh
+// (two to four instructions on x64), inside every loop that uses it. An empty asm statement
+// makes the constant a value LLVM cannot rematerialize: the kernels make their masks once per
+// call and V8 keeps them in registers (or stack slots) through their loops.
+inline V held(V v) {
+  __asm__("" : "+r"(v));
+  return v;
+}
 inline V load(const void* p) {
   return wasm_v128_load(p);
 }
@@ -95,10 +103,11 @@ inline F to_f32(V v) {
 inline V load64(const void* p) {
   return wasm_v128_load64_zero(p);
 }
-inline void store_f32(float* p, F v) {
-  wasm_v128_store(p, v);
+// The four bytes at p in every 32-bit lane.
+inline V load4_splat(const void* p) {
+  return wasm_v128_load32_splat(p);
 }
-inline void store(void* p, V v) {
+inline void store_f32(float* p, F v) {
   wasm_v128_store(p, v);
 }
 // Lane r of the result is the total of the four lanes of s_r.
@@ -109,19 +118,6 @@ inline V reduce4(V s0, V s1, V s2, V s3) {
                               wasm_i32x4_shuffle(s2, s3, 2, 6, 3, 7));
   return wasm_i32x4_add(wasm_i32x4_shuffle(t0, t1, 0, 1, 4, 5),
                         wasm_i32x4_shuffle(t0, t1, 2, 3, 6, 7));
-}
-// Lane r of the result is the total of the eight int16 lanes of s_r, for inputs whose lanes
-// add in pairs without leaving int16: each row's halves are added first (as int16), so two
-// multiply-adds widen all four rows and one shuffled add finishes, 11 operations against the
-// 13 of four multiply-adds and reduce4.
-inline V reduce4_i16(V s0, V s1, V s2, V s3) {
-  const V ones = wasm_i16x8_splat(1);
-  const V w01 = wasm_i32x4_dot_i16x8(
-      wasm_i16x8_add(wasm_i64x2_shuffle(s0, s1, 0, 2), wasm_i64x2_shuffle(s0, s1, 1, 3)), ones);
-  const V w23 = wasm_i32x4_dot_i16x8(
-      wasm_i16x8_add(wasm_i64x2_shuffle(s2, s3, 0, 2), wasm_i64x2_shuffle(s2, s3, 1, 3)), ones);
-  return wasm_i32x4_add(wasm_i32x4_shuffle(w01, w23, 0, 2, 4, 6),
-                        wasm_i32x4_shuffle(w01, w23, 1, 3, 5, 7));
 }
 inline F load_f32(const float* p) {
   return wasm_v128_load(p);
@@ -145,6 +141,9 @@ inline V widen_low_u16(V v) {
 }
 inline V widen_high_u16(V v) {
   return wasm_u32x4_extend_high_u16x8(v);
+}
+inline F add_f32(F a, F b) {
+  return wasm_f32x4_add(a, b);
 }
 inline F mul_add_f32(F a, F b, F acc) {
   return wasm_f32x4_add(acc, wasm_f32x4_mul(a, b));
@@ -174,6 +173,11 @@ inline V dot_u7_pairs(V u, V x) {
 inline V madd_i16(V a, V b) {
   return wasm_i32x4_dot_i16x8(a, b);
 }
+// Four int32 lanes: pairs of int16 lanes added. V8 makes this a multiply-add with a vector of
+// ones from memory, one instruction where madd_i16(v, splat_i16(1)) builds the ones first.
+inline V widen_pairs_i16(V v) {
+  return wasm_i32x4_extadd_pairwise_i16x8(v);
+}
 inline V add_i16(V a, V b) {
   return wasm_i16x8_add(a, b);
 }
@@ -188,6 +192,10 @@ inline V sub_i32(V a, V b) {
 
 using V = __m128i;
 using F = __m128;
+// Native compilers keep loop constants in registers by themselves.
+inline V held(V v) {
+  return v;
+}
 inline V load(const void* p) {
   return _mm_loadu_si128(static_cast<const __m128i*>(p));
 }
@@ -251,22 +259,16 @@ inline F to_f32(V v) {
 inline V load64(const void* p) {
   return _mm_loadl_epi64(static_cast<const __m128i*>(p));
 }
+inline V load4_splat(const void* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return _mm_set1_epi32(v);
+}
 inline void store_f32(float* p, F v) {
   _mm_storeu_ps(p, v);
 }
-inline void store(void* p, V v) {
-  _mm_storeu_si128(static_cast<__m128i*>(p), v);
-}
 inline V reduce4(V s0, V s1, V s2, V s3) {
   return _mm_hadd_epi32(_mm_hadd_epi32(s0, s1), _mm_hadd_epi32(s2, s3));
-}
-inline V reduce4_i16(V s0, V s1, V s2, V s3) {
-  const V ones = _mm_set1_epi16(1);
-  const V w01 =
-      _mm_madd_epi16(_mm_add_epi16(_mm_unpacklo_epi64(s0, s1), _mm_unpackhi_epi64(s0, s1)), ones);
-  const V w23 =
-      _mm_madd_epi16(_mm_add_epi16(_mm_unpacklo_epi64(s2, s3), _mm_unpackhi_epi64(s2, s3)), ones);
-  return _mm_hadd_epi32(w01, w23);
 }
 inline F load_f32(const float* p) {
   return _mm_loadu_ps(p);
@@ -290,6 +292,9 @@ inline V widen_low_u16(V v) {
 inline V widen_high_u16(V v) {
   return _mm_unpackhi_epi16(v, _mm_setzero_si128());
 }
+inline F add_f32(F a, F b) {
+  return _mm_add_ps(a, b);
+}
 inline F mul_add_f32(F a, F b, F acc) {
   return _mm_add_ps(acc, _mm_mul_ps(a, b));
 }
@@ -308,6 +313,9 @@ inline V dot_u7_pairs(V u, V x) {
 }
 inline V madd_i16(V a, V b) {
   return _mm_madd_epi16(a, b);
+}
+inline V widen_pairs_i16(V v) {
+  return _mm_madd_epi16(v, _mm_set1_epi16(1));
 }
 inline V add_i16(V a, V b) {
   return _mm_add_epi16(a, b);
@@ -332,19 +340,90 @@ inline F halves_to_f32(V h) {
 
 // Four halves (8 bytes at p) as floats divided by 2^112, exactly, for every finite half
 // (kHalvesUnscale multiplies them back): each half goes to the top of its 32-bit lane, an
-// arithmetic shift moves its exponent and mantissa to where a float has them, and a mask
-// clears the three copies of the sign bit that the shift made. Four operations where
-// halves_to_f32 takes eight; callers fold the factor into a multiplication they do anyway.
+// arithmetic shift moves its exponent and mantissa to where a float has them, and the mask
+// kHalvesSignCopies (held() by the caller) clears the three copies of the sign bit that the
+// shift made. Four operations where halves_to_f32 takes eight; callers fold the factor into a
+// multiplication they do anyway.
 constexpr float kHalvesUnscale = 0x1p112f;
-inline F halves_to_f32_unscaled(const void* p) {
+constexpr int32_t kHalvesSignCopies = static_cast<int32_t>(0x8FFFFFFF);
+inline F halves_to_f32_unscaled(const void* p, V sign_copies) {
 #if defined(__wasm_simd128__)
-  const V high = wasm_i16x8_shuffle(zero(), load64(p), 0, 8, 1, 9, 2, 10, 3, 11);
-  return wasm_v128_and(wasm_i32x4_shr(high, 3), wasm_i32x4_splat(static_cast<int32_t>(0x8FFFFFFF)));
+  const V high = wasm_i32x4_shl(wasm_u32x4_load16x4(p), 16);
+  return wasm_v128_and(wasm_i32x4_shr(high, 3), sign_copies);
 #else
   const V high = _mm_unpacklo_epi16(_mm_setzero_si128(), load64(p));
-  return _mm_castsi128_ps(
-      _mm_and_si128(_mm_srai_epi32(high, 3), _mm_set1_epi32(static_cast<int32_t>(0x8FFFFFFF))));
+  return _mm_castsi128_ps(_mm_and_si128(_mm_srai_epi32(high, 3), sign_copies));
 #endif
 }
+
+// Products for Layout::kRowsOf4's weight vectors: 16 bytes holding four values of each of four
+// rows (row r in bytes 4r to 4r + 3), times four activation bytes repeated for every row
+// (load4_splat). The products stay in lanes that belong to one row each, so adding up a block
+// needs no exchange between rows: row_totals() gives lane r = row r's total. Weights are in
+// [0, 127] for row_products() and signed for signed_row_products(), x in [-127, 127]. Callers
+// add at most row_vectors_per_sum() products into one RowSums.
+#if defined(__wasm_simd128__) && !defined(__wasm_relaxed_simd__)
+// Without a byte product instruction, weights and activations widen to int16 and one int16
+// multiply-add (x64 pmaddwd) per half makes int32 lanes: rows 0 and 1 (two lanes each) from
+// the low half, rows 2 and 3 from the high half. Two byte multiplies per half would cost
+// more on x64, where V8 widens their operands itself, and would add in int16.
+struct RowSums {
+  V rows01, rows23;
+};
+constexpr int row_vectors_per_sum(int /*largest_quant*/) {
+  return 8;
+}
+inline RowSums row_products(V w, V x4) {
+  const V x = wasm_i16x8_extend_low_i8x16(x4);
+  return {wasm_i32x4_dot_i16x8(wasm_u16x8_extend_low_u8x16(w), x),
+          wasm_i32x4_dot_i16x8(wasm_u16x8_extend_high_u8x16(w), x)};
+}
+inline RowSums signed_row_products(V w, V x4) {
+  const V x = wasm_i16x8_extend_low_i8x16(x4);
+  return {wasm_i32x4_dot_i16x8(wasm_i16x8_extend_low_i8x16(w), x),
+          wasm_i32x4_dot_i16x8(wasm_i16x8_extend_high_i8x16(w), x)};
+}
+inline RowSums add(RowSums a, RowSums b) {
+  return {wasm_i32x4_add(a.rows01, b.rows01), wasm_i32x4_add(a.rows23, b.rows23)};
+}
+inline V row_totals(RowSums s) {
+  return wasm_i32x4_add(wasm_i32x4_shuffle(s.rows01, s.rows23, 0, 2, 4, 6),
+                        wasm_i32x4_shuffle(s.rows01, s.rows23, 1, 3, 5, 7));
+}
+#else
+// One unsigned-by-signed pair product instruction: row r in lanes 2r and 2r + 1.
+struct RowSums {
+  V pairs;
+};
+// How many row_products() int16 lanes can add (two products each, |x| <= 127) for quants of
+// magnitude up to largest_quant.
+constexpr int row_vectors_per_sum(int largest_quant) {
+  return 32767 / (2 * largest_quant * 127);
+}
+inline RowSums row_products(V w, V x4) {
+  return {dot_u7_pairs(w, x4)};
+}
+// Signed weights: |w| times x with w's sign moved onto x.
+inline RowSums signed_row_products(V w, V x4) {
+#if defined(__wasm_relaxed_simd__)
+  // The sign mask is |w| > w rather than w < 0, which LLVM would turn into an arithmetic shift
+  // by 7, five instructions on x64 against one compare. A weight of -128 (llama.cpp never
+  // writes one; a hostile file could) keeps x's sign and makes |w| the byte 0x80, outside the
+  // 7-bit operand the product is exact for: x64 reads it as 128 and gets the negated product,
+  // engines that read it as -128 get the right one. Wrong numbers, never a trap.
+  const V magnitude = wasm_i8x16_abs(w);
+  const V negative = wasm_i8x16_gt(magnitude, w);
+  return {dot_u7_pairs(magnitude, wasm_i8x16_sub(wasm_v128_xor(x4, negative), negative))};
+#else
+  return {_mm_maddubs_epi16(_mm_abs_epi8(w), _mm_sign_epi8(x4, w))};
+#endif
+}
+inline RowSums add(RowSums a, RowSums b) {
+  return {add_i16(a.pairs, b.pairs)};
+}
+inline V row_totals(RowSums s) {
+  return widen_pairs_i16(s.pairs);
+}
+#endif
 
 }  // namespace pipit::simd

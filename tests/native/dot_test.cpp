@@ -27,7 +27,8 @@ TEST(Halves, UnscaledConversionIsExactForEveryFiniteHalf) {
     uint16_t halves[4];
     for (int i = 0; i < 4; ++i) halves[i] = static_cast<uint16_t>(first + i);
     alignas(16) float lanes[4];
-    simd::store_f32(lanes, simd::mul_f32(simd::halves_to_f32_unscaled(halves),
+    simd::store_f32(lanes, simd::mul_f32(simd::halves_to_f32_unscaled(
+                                             halves, simd::splat_i32(simd::kHalvesSignCopies)),
                                          simd::splat_f32(simd::kHalvesUnscale)));
     for (int i = 0; i < 4; ++i) {
       if ((halves[i] & 0x7C00) == 0x7C00) continue;  // infinities and NaNs
