@@ -65,8 +65,8 @@ inline simd::V dot_signed(Quants32 q, simd::V x0, simd::V x1) {
   // Five operations per 16 values where the SIMD128 path (two extended multiplies, an add and
   // a widening add) takes about ten on x64. A product pair can reach 2 * 127 * 127, so each
   // half is widened on its own.
-  return add_i32(row_totals(signed_row_products(q.lo, x0)),
-                 row_totals(signed_row_products(q.hi, x1)));
+  return add_i32(row_totals(signed_row_products(signed_row_weights(q.lo), x0)),
+                 row_totals(signed_row_products(signed_row_weights(q.hi), x1)));
 #else
   return add_i32(dot_i8(q.lo, x0), dot_i8(q.hi, x1));
 #endif
@@ -191,17 +191,29 @@ inline void unpack_row_vectors(const uint8_t* quants, const LegacyMasks& masks,
   }
 }
 
-// Lane r: row r's sum of quant * activation over the block (before the offset). Products add
-// as long as their lanes can hold them, then widen.
+// A row vector as simd::RowWeights.
 template <typename T>
-inline simd::V row_totals_of_block(const simd::V w[kRowVectors], const int8_t* x) {
+inline simd::RowWeights row_weights_of(simd::V w) {
+  return T::kUnsigned ? simd::row_weights(w) : simd::signed_row_weights(w);
+}
+template <typename T>
+inline simd::RowWeights row_weights_of(simd::RowWeights w) {
+  return w;
+}
+
+// Lane r: row r's sum of quant * activation over the block (before the offset), from the
+// block's row vectors (simd::V) or their RowWeights. Products add as long as their lanes can
+// hold them, then widen.
+template <typename T, typename Weights>
+inline simd::V row_totals_of_block(const Weights w[kRowVectors], const int8_t* x) {
   using namespace simd;
   constexpr int kLimit = row_vectors_per_sum(T::kLargestQuant);
   constexpr int kPerSum = kLimit >= 8 ? 8 : kLimit >= 4 ? 4 : kLimit >= 2 ? 2 : 1;
   static_assert(kLimit >= 1);
   const auto products = [&](int c) {
+    const RowWeights weights = row_weights_of<T>(w[c]);
     const V x4 = load4_splat(x + 4 * c);
-    return T::kUnsigned ? row_products(w[c], x4) : signed_row_products(w[c], x4);
+    return T::kUnsigned ? row_products(weights, x4) : signed_row_products(weights, x4);
   };
   V total = zero();
   for (int first = 0; first < kRowVectors; first += kPerSum) {

@@ -96,11 +96,22 @@ void block_terms(const uint8_t* gb, const uint8_t* x, size_t stride, int64_t b,
   using namespace simd;
   constexpr int kHeader = T::kHasMin ? 16 : 8;
   const F dw = halves_to_f32_unscaled(gb, masks.sign_copies);
-  V w[kRowVectors];
-  unpack_row_vectors<T>(gb + kHeader, masks, w);
+  V quants[kRowVectors];
+  unpack_row_vectors<T>(gb + kHeader, masks, quants);
+  // Several tokens share each vector's RowWeights. One token takes them as it goes: made all
+  // at once, they only keep more vectors live (SIMD128's take two each), and V8 then spills.
+  RowWeights w[kRowVectors];
+  if constexpr (N > 1) {
+    for (int c = 0; c < kRowVectors; ++c) w[c] = row_weights_of<T>(quants[c]);
+  }
   for (int k = 0; k < N; ++k) {
     const auto& y = block_of<typename T::Activations>(x, stride, k, b);
-    V sums = row_totals_of_block<T>(w, y.qs);
+    V sums;
+    if constexpr (N > 1) {
+      sums = row_totals_of_block<T>(w, y.qs);
+    } else {
+      sums = row_totals_of_block<T>(quants, y.qs);
+    }
     if constexpr (T::kOffset != 0) sums = sub_i32(sums, splat_i32(T::kOffset * y.sum));
     terms[k] = mul_f32(to_f32(sums), mul_f32(dw, splat_f32(y.d * kHalvesUnscale)));
     if constexpr (T::kHasMin) {

@@ -359,29 +359,36 @@ inline F halves_to_f32_unscaled(const void* p, V sign_copies) {
 // Products for Layout::kRowsOf4's weight vectors: 16 bytes holding four values of each of four
 // rows (row r in bytes 4r to 4r + 3), times four activation bytes repeated for every row
 // (load4_splat). The products stay in lanes that belong to one row each, so adding up a block
-// needs no exchange between rows: row_totals() gives lane r = row r's total. Weights are in
-// [0, 127] for row_products() and signed for signed_row_products(), x in [-127, 127]. Callers
-// add at most row_vectors_per_sum() products into one RowSums.
+// needs no exchange between rows: row_totals() gives lane r = row r's total. A weight vector
+// becomes RowWeights once per block (row_weights() for quants in [0, 127], signed_row_weights()
+// for Q8_0's), whatever can be done before the activations are known, and then meets every
+// token's activations (x in [-127, 127]). Callers add at most row_vectors_per_sum() products
+// into one RowSums.
 #if defined(__wasm_simd128__) && !defined(__wasm_relaxed_simd__)
 // Without a byte product instruction, weights and activations widen to int16 and one int16
 // multiply-add (x64 pmaddwd) per half makes int32 lanes: rows 0 and 1 (two lanes each) from
-// the low half, rows 2 and 3 from the high half. Two byte multiplies per half would cost
-// more on x64, where V8 widens their operands itself, and would add in int16.
+// the low half, rows 2 and 3 from the high half.
+struct RowWeights {
+  V rows01, rows23;  // int16
+};
 struct RowSums {
   V rows01, rows23;
 };
 constexpr int row_vectors_per_sum(int /*largest_quant*/) {
   return 8;
 }
-inline RowSums row_products(V w, V x4) {
-  const V x = wasm_i16x8_extend_low_i8x16(x4);
-  return {wasm_i32x4_dot_i16x8(wasm_u16x8_extend_low_u8x16(w), x),
-          wasm_i32x4_dot_i16x8(wasm_u16x8_extend_high_u8x16(w), x)};
+inline RowWeights row_weights(V w) {
+  return {wasm_u16x8_extend_low_u8x16(w), wasm_u16x8_extend_high_u8x16(w)};
 }
-inline RowSums signed_row_products(V w, V x4) {
+inline RowWeights signed_row_weights(V w) {
+  return {wasm_i16x8_extend_low_i8x16(w), wasm_i16x8_extend_high_i8x16(w)};
+}
+inline RowSums row_products(RowWeights w, V x4) {
   const V x = wasm_i16x8_extend_low_i8x16(x4);
-  return {wasm_i32x4_dot_i16x8(wasm_i16x8_extend_low_i8x16(w), x),
-          wasm_i32x4_dot_i16x8(wasm_i16x8_extend_high_i8x16(w), x)};
+  return {wasm_i32x4_dot_i16x8(w.rows01, x), wasm_i32x4_dot_i16x8(w.rows23, x)};
+}
+inline RowSums signed_row_products(RowWeights w, V x4) {
+  return row_products(w, x4);
 }
 inline RowSums add(RowSums a, RowSums b) {
   return {wasm_i32x4_add(a.rows01, b.rows01), wasm_i32x4_add(a.rows23, b.rows23)};
@@ -391,7 +398,12 @@ inline V row_totals(RowSums s) {
                         wasm_i32x4_shuffle(s.rows01, s.rows23, 1, 3, 5, 7));
 }
 #else
-// One unsigned-by-signed pair product instruction: row r in lanes 2r and 2r + 1.
+// One unsigned-by-signed pair product instruction: row r in lanes 2r and 2r + 1. Signed
+// weights multiply as |w| times x with w's sign moved onto x.
+struct RowWeights {
+  V magnitude;
+  V sign;  // for signed weights: the mask of negative weights (relaxed), or w itself (SSE)
+};
 struct RowSums {
   V pairs;
 };
@@ -400,23 +412,35 @@ struct RowSums {
 constexpr int row_vectors_per_sum(int largest_quant) {
   return 32767 / (2 * largest_quant * 127);
 }
-inline RowSums row_products(V w, V x4) {
-  return {dot_u7_pairs(w, x4)};
+inline RowWeights row_weights(V w) {
+  return {w, zero()};
 }
-// Signed weights: |w| times x with w's sign moved onto x.
-inline RowSums signed_row_products(V w, V x4) {
 #if defined(__wasm_relaxed_simd__)
-  // The sign mask is |w| > w rather than w < 0, which LLVM would turn into an arithmetic shift
-  // by 7, five instructions on x64 against one compare. A weight of -128 (llama.cpp never
-  // writes one; a hostile file could) keeps x's sign and makes |w| the byte 0x80, outside the
-  // 7-bit operand the product is exact for: x64 reads it as 128 and gets the negated product,
-  // engines that read it as -128 get the right one. Wrong numbers, never a trap.
+// The sign mask is |w| > w rather than w < 0, which LLVM would turn into an arithmetic shift
+// by 7, five instructions on x64 against one compare. A weight of -128 (llama.cpp never writes
+// one; a hostile file could) keeps x's sign and makes |w| the byte 0x80, outside the 7-bit
+// operand the product is exact for: x64 reads it as 128 and gets the negated product, engines
+// that read it as -128 get the right one. Wrong numbers, never a trap.
+inline RowWeights signed_row_weights(V w) {
   const V magnitude = wasm_i8x16_abs(w);
-  const V negative = wasm_i8x16_gt(magnitude, w);
-  return {dot_u7_pairs(magnitude, wasm_i8x16_sub(wasm_v128_xor(x4, negative), negative))};
+  return {magnitude, wasm_i8x16_gt(magnitude, w)};
+}
+inline V signed_activations(RowWeights w, V x4) {
+  return wasm_i8x16_sub(wasm_v128_xor(x4, w.sign), w.sign);
+}
 #else
-  return {_mm_maddubs_epi16(_mm_abs_epi8(w), _mm_sign_epi8(x4, w))};
+inline RowWeights signed_row_weights(V w) {
+  return {_mm_abs_epi8(w), w};
+}
+inline V signed_activations(RowWeights w, V x4) {
+  return _mm_sign_epi8(x4, w.sign);
+}
 #endif
+inline RowSums row_products(RowWeights w, V x4) {
+  return {dot_u7_pairs(w.magnitude, x4)};
+}
+inline RowSums signed_row_products(RowWeights w, V x4) {
+  return {dot_u7_pairs(w.magnitude, signed_activations(w, x4))};
 }
 inline RowSums add(RowSums a, RowSums b) {
   return {add_i16(a.pairs, b.pairs)};
