@@ -23,6 +23,7 @@ struct LegacyMasks {
   simd::V low_nibbles = simd::held(simd::splat_i8(0x0F));
   simd::V fifth_bit = simd::held(simd::splat_i8(0x10));
   simd::V sign_copies = simd::held(simd::splat_i32(simd::kHalvesSignCopies));
+  simd::F halves_unscale = simd::held(simd::splat_f32(simd::kHalvesUnscale));
 };
 
 // Low nibbles are values 0-15, high nibbles 16-31.

@@ -196,6 +196,9 @@ using F = __m128;
 inline V held(V v) {
   return v;
 }
+inline F held(F v) {
+  return v;
+}
 inline V load(const void* p) {
   return _mm_loadu_si128(static_cast<const __m128i*>(p));
 }
