@@ -16,7 +16,8 @@ namespace pipit::kernels {
 enum class Layout {
   kRows,  // as GGUF stores it: each row's blocks one after another
   // Groups of four rows with each block position interleaved: the four block scales (and
-  // minimums), then the four rows' quants. One pass computes four rows while loading each
+  // minimums), then the four rows' quants, arranged as the type's kernel multiplies them
+  // (legacy_quants.h, rows_of_4_k.cpp). One pass computes four rows while loading each
   // activation block once.
   kRowsOf4,
 };
