@@ -162,17 +162,16 @@ inline simd::V fifth_bits_of_vector(simd::V plane, simd::V fifth_bit) {
   }
 }
 
+// Pair vector m's two row vectors; for Q5, with their fifth bits from the plane.
 template <typename T, int m>
-inline void unpack_nibble_pair(const uint8_t* quants, const LegacyMasks& masks,
+inline void unpack_nibble_pair(const uint8_t* pairs, simd::V plane, const LegacyMasks& masks,
                                simd::V w[kRowVectors]) {
   using namespace simd;
+  const Quants32 q = nibbles(pairs + 16 * m, masks);
   if constexpr (T::kFifthBitPlane) {
-    const V plane = load(quants);
-    const Quants32 low = nibbles(quants + kFifthBitPlaneBytes + 16 * m, masks);
-    w[m] = bit_or(low.lo, fifth_bits_of_vector<m>(plane, masks.fifth_bit));
-    w[m + 4] = bit_or(low.hi, fifth_bits_of_vector<m + 4>(plane, masks.fifth_bit));
+    w[m] = bit_or(q.lo, fifth_bits_of_vector<m>(plane, masks.fifth_bit));
+    w[m + 4] = bit_or(q.hi, fifth_bits_of_vector<m + 4>(plane, masks.fifth_bit));
   } else {
-    const Quants32 q = nibbles(quants + 16 * m, masks);
     w[m] = q.lo;
     w[m + 4] = q.hi;
   }
@@ -182,13 +181,16 @@ inline void unpack_nibble_pair(const uint8_t* quants, const LegacyMasks& masks,
 template <typename T>
 inline void unpack_row_vectors(const uint8_t* quants, const LegacyMasks& masks,
                                simd::V w[kRowVectors]) {
+  using namespace simd;
   if constexpr (T::kQuantBytes == 32) {
-    for (int c = 0; c < kRowVectors; ++c) w[c] = simd::load(quants + 16 * c);
+    for (int c = 0; c < kRowVectors; ++c) w[c] = load(quants + 16 * c);
   } else {
-    unpack_nibble_pair<T, 0>(quants, masks, w);
-    unpack_nibble_pair<T, 1>(quants, masks, w);
-    unpack_nibble_pair<T, 2>(quants, masks, w);
-    unpack_nibble_pair<T, 3>(quants, masks, w);
+    const V plane = T::kFifthBitPlane ? load(quants) : zero();
+    const uint8_t* pairs = quants + (T::kFifthBitPlane ? kFifthBitPlaneBytes : 0);
+    unpack_nibble_pair<T, 0>(pairs, plane, masks, w);
+    unpack_nibble_pair<T, 1>(pairs, plane, masks, w);
+    unpack_nibble_pair<T, 2>(pairs, plane, masks, w);
+    unpack_nibble_pair<T, 3>(pairs, plane, masks, w);
   }
 }
 

@@ -345,8 +345,8 @@ inline F halves_to_f32(V h) {
 // (kHalvesUnscale multiplies them back): each half goes to the top of its 32-bit lane, an
 // arithmetic shift moves its exponent and mantissa to where a float has them, and the mask
 // kHalvesSignCopies (held() by the caller) clears the three copies of the sign bit that the
-// shift made. Four operations where halves_to_f32 takes eight; callers fold the factor into a
-// multiplication they do anyway.
+// shift made. Four operations where halves_to_f32 takes eight; callers multiply by
+// kHalvesUnscale (also held()) once per block, for all the tokens that use the scales.
 constexpr float kHalvesUnscale = 0x1p112f;
 constexpr int32_t kHalvesSignCopies = static_cast<int32_t>(0x8FFFFFFF);
 inline F halves_to_f32_unscaled(const void* p, V sign_copies) {
