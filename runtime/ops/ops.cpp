@@ -4,9 +4,8 @@
 #include <cmath>
 #include <vector>
 
-#include <xsimd/xsimd.hpp>
-
 #include "core/f16.h"
+#include "core/simd128.h"
 
 namespace pipit::ops {
 
@@ -93,25 +92,18 @@ void rope_shift(const Rope& rope, float* vec, int n_heads, int head_dim, int del
   rotate(rope, vec, n_heads, head_dim, delta, 1.0f);
 }
 
-// GCC 12 warns that its own AVX-512 intrinsics, inlined from xsimd::exp, may read an
-// uninitialized register (a known false positive of _mm512_undefined_*).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
 void softmax(float* x, int n) {
-  using Batch = xsimd::batch<float>;
-  constexpr int kLanes = static_cast<int>(Batch::size);
-  const int vector_end = n - n % kLanes;
+  const int vector_end = n - n % 4;
   const float max = *std::max_element(x, x + n);
-  const Batch max_batch(max);
-  Batch sum_batch(0.0f);
-  for (int i = 0; i < vector_end; i += kLanes) {
-    const Batch e = xsimd::exp(Batch::load_unaligned(x + i) - max_batch);
-    e.store_unaligned(x + i);
-    sum_batch += e;
+  const simd::ExpConstants k;
+  const simd::F max_lanes = simd::splat_f32(max);
+  simd::F sum_lanes = simd::zero_f32();
+  for (int i = 0; i < vector_end; i += 4) {
+    const simd::F e = simd::exp_f32(simd::sub_f32(simd::load_f32(x + i), max_lanes), k);
+    simd::store_f32(x + i, e);
+    sum_lanes = simd::add_f32(sum_lanes, e);
   }
-  double sum = xsimd::hadd(sum_batch);
+  double sum = simd::sum_f32(sum_lanes);
   for (int i = vector_end; i < n; ++i) {
     x[i] = std::exp(x[i] - max);
     sum += x[i];
@@ -119,12 +111,17 @@ void softmax(float* x, int n) {
   const float inv = static_cast<float>(1.0 / sum);
   for (int i = 0; i < n; ++i) x[i] *= inv;
 }
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
 
 void swiglu(float* gate, const float* up, int n) {
-  for (int i = 0; i < n; ++i) gate[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+  const int vector_end = n - n % 4;
+  const simd::ExpConstants k;
+  for (int i = 0; i < vector_end; i += 4) {
+    const simd::F g = simd::load_f32(gate + i);
+    const simd::F silu = simd::div_f32(
+        g, simd::add_f32(k.one, simd::exp_f32(simd::sub_f32(simd::zero_f32(), g), k)));
+    simd::store_f32(gate + i, simd::mul_f32(silu, simd::load_f32(up + i)));
+  }
+  for (int i = vector_end; i < n; ++i) gate[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
 }
 
 float gelu(float x) {

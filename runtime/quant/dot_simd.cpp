@@ -5,10 +5,11 @@
 #include <cstring>
 
 #include "core/f16.h"
+#include "core/simd128.h"
 #include "quant/dot.h"
 #include "quant/k_scales.h"
 #include "quant/legacy_quants.h"
-#include "quant/simd128.h"
+#include "quant/quant_simd.h"
 
 namespace pipit::kernels {
 namespace {

@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <cstring>
 
-#include "quant/simd128.h"
+#include "core/simd128.h"
 
 namespace pipit::kernels {
 

@@ -8,8 +8,9 @@
 #include <cstdint>
 #include <cstring>
 
+#include "core/simd128.h"
 #include "quant/activations.h"
-#include "quant/simd128.h"
+#include "quant/quant_simd.h"
 
 namespace pipit::kernels {
 

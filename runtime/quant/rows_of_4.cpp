@@ -10,12 +10,13 @@
 #include <vector>
 
 #include "core/f16.h"
+#include "core/simd128.h"
 #include "quant/activations.h"
 #include "quant/kernels.h"
 #include "quant/legacy_quants.h"
+#include "quant/quant_simd.h"
 #include "quant/rows_of_4.h"
 #include "quant/rows_of_4_k.h"
-#include "quant/simd128.h"
 
 namespace pipit::kernels {
 namespace {

@@ -18,9 +18,10 @@
 #include <cstring>
 #include <vector>
 
+#include "core/simd128.h"
 #include "quant/activations.h"
 #include "quant/k_scales.h"
-#include "quant/simd128.h"
+#include "quant/quant_simd.h"
 
 // Compiling for WebAssembly, where registers are not its concern, clang unrolls the loop over a
 // group's four rows and loads all their quants and scales at the top; V8 then spills most of

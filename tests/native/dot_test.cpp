@@ -5,15 +5,17 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <vector>
 
 #include "core/f16.h"
+#include "core/simd128.h"
 #include "core/thread_pool.h"
 #include "quant/activations.h"
 #include "quant/dot.h"
 #include "quant/kernels.h"
-#include "quant/simd128.h"
+#include "quant/quant_simd.h"
 
 namespace pipit::kernels {
 namespace {
@@ -279,6 +281,120 @@ TEST(Activations, Q8_0KeepsTheScaleInHalfPrecision) {
   EXPECT_EQ(b.qs[0], 127);
   EXPECT_EQ(b.qs[1], -64);  // -63.5 rounds to the even -64
   EXPECT_EQ(b.sum, 127 - 64);
+}
+
+// The activation formats as activations.h defines them, one value at a time.
+int8_t reference_quant(float v) {
+  const float r = std::nearbyint(v);  // ties to even; NaN and infinities are not quants
+  return r >= -128.0f && r <= 127.0f ? static_cast<int8_t>(r) : int8_t{0};
+}
+
+float reference_amax(const float* x, int n) {
+  float amax = 0.0f;
+  for (int j = 0; j < n; ++j) amax = std::max(amax, std::fabs(x[j]));
+  return amax;
+}
+
+BlockQ8_0 reference_q8_0(const float* x) {
+  BlockQ8_0 b;
+  const float amax = reference_amax(x, 32);
+  const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+  b.sum = 0;
+  for (int j = 0; j < 32; ++j) b.sum += b.qs[j] = reference_quant(x[j] * id);
+  b.d = f16_to_f32(f32_to_f16(amax / 127.0f));
+  return b;
+}
+
+BlockQ8_1 reference_q8_1(const float* x) {
+  const BlockQ8_0 b0 = reference_q8_0(x);
+  BlockQ8_1 b;
+  std::memcpy(b.qs, b0.qs, 32);
+  b.d = b0.d;
+  b.s = f16_to_f32(f32_to_f16(reference_amax(x, 32) / 127.0f * static_cast<float>(b0.sum)));
+  return b;
+}
+
+BlockQ8_K reference_q8_K(const float* x) {
+  BlockQ8_K b;
+  std::memset(&b, 0, sizeof b);
+  float amax = 0.0f, max = 0.0f;
+  for (int j = 0; j < 256; ++j) {
+    if (std::fabs(x[j]) > amax) {
+      amax = std::fabs(x[j]);
+      max = x[j];
+    }
+  }
+  if (amax == 0.0f) return b;
+  const float iscale = -127.0f / max;
+  b.d = 1.0f / iscale;
+  for (int j = 0; j < 256; ++j) {
+    b.qs[j] = reference_quant(x[j] * iscale);
+    b.bsums[j / 16] = static_cast<int16_t>(b.bsums[j / 16] + b.qs[j]);
+  }
+  return b;
+}
+
+uint32_t bits_of(float v) {
+  uint32_t b;
+  std::memcpy(&b, &v, 4);
+  return b;
+}
+
+// Blocks of 256 values that reach every branch of the SIMD quantizers: ordinary values, exact
+// ties, NaN and infinity, all zeros, a largest magnitude so small that 127/amax overflows, and
+// equal magnitudes of both signs (the first one sets Q8_K's sign).
+std::vector<float> awkward_activations() {
+  std::mt19937 rng(11);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> x(256 * 7);
+  for (float& v : x) v = normal(rng);
+  float* ties = &x[256];
+  for (int j = 0; j < 256; ++j) ties[j] = static_cast<float>(j % 32) - 15.5f;
+  for (int j = 0; j < 256; j += 32) ties[j] = 127.0f;  // scale 1: every other value is a tie
+  float* special = &x[512];
+  special[3] = std::numeric_limits<float>::quiet_NaN();
+  special[40] = std::numeric_limits<float>::infinity();
+  special[77] = -std::numeric_limits<float>::quiet_NaN();
+  std::fill(&x[768], &x[1024], 0.0f);
+  for (int j = 0; j < 256; ++j) x[1024 + j] = 1e-39f * static_cast<float>(j % 7 - 3);
+  float* signs = &x[1280];
+  signs[10] = -9.0f;
+  signs[200] = 9.0f;
+  float* huge = &x[1536];
+  huge[5] = 3e38f;
+  huge[6] = -3e38f;
+  return x;
+}
+
+TEST(Activations, SimdQuantizationEqualsTheDefinitionBitForBit) {
+  const std::vector<float> x = awkward_activations();
+  const int64_t n = static_cast<int64_t>(x.size());
+  std::vector<BlockQ8_0> q8_0(n / 32);
+  std::vector<BlockQ8_1> q8_1(n / 32);
+  std::vector<BlockQ8_K> q8_K(n / 256);
+  quantize_q8_0(x.data(), q8_0.data(), n);
+  quantize_q8_1(x.data(), q8_1.data(), n);
+  quantize_q8_K(x.data(), q8_K.data(), n);
+  for (int64_t b = 0; b < n / 32; ++b) {
+    const BlockQ8_0 want = reference_q8_0(&x[b * 32]);
+    EXPECT_EQ(bits_of(q8_0[b].d), bits_of(want.d)) << "Q8_0 block " << b;
+    EXPECT_EQ(q8_0[b].sum, want.sum) << "Q8_0 block " << b;
+    EXPECT_EQ(std::memcmp(q8_0[b].qs, want.qs, 32), 0) << "Q8_0 block " << b;
+    const BlockQ8_1 want1 = reference_q8_1(&x[b * 32]);
+    EXPECT_EQ(bits_of(q8_1[b].d), bits_of(want1.d)) << "Q8_1 block " << b;
+    EXPECT_EQ(bits_of(q8_1[b].s), bits_of(want1.s)) << "Q8_1 block " << b;
+    EXPECT_EQ(std::memcmp(q8_1[b].qs, want1.qs, 32), 0) << "Q8_1 block " << b;
+  }
+  for (int64_t b = 0; b < n / 256; ++b) {
+    const BlockQ8_K want = reference_q8_K(&x[b * 256]);
+    EXPECT_EQ(bits_of(q8_K[b].d), bits_of(want.d)) << "Q8_K block " << b;
+    EXPECT_EQ(std::memcmp(q8_K[b].qs, want.qs, 256), 0) << "Q8_K block " << b;
+    EXPECT_EQ(std::memcmp(q8_K[b].bsums, want.bsums, sizeof want.bsums), 0) << "Q8_K block " << b;
+  }
+  EXPECT_EQ(q8_K[5].qs[10], -127);  // -9 came first: the scale is -127 / -9
+  EXPECT_EQ(q8_K[5].qs[200], 127);
+  EXPECT_EQ(q8_0[32].sum, 0);    // the tiny block: 127/amax is infinite
+  EXPECT_EQ(q8_0[16].qs[3], 0);  // NaN
 }
 
 }  // namespace

@@ -1,7 +1,8 @@
-// The handful of 128-bit integer operations the quantized dot products need, spelled once
-// for WebAssembly SIMD128 and once for x86 SSE4.1 (xsimd 8.1 has no widening int8 product).
-// Lane order of dot_i8 differs between the two, which is fine: callers only ever add all
-// four lanes together or scale them uniformly.
+// The 128-bit operations pipit's kernels need, spelled once for WebAssembly SIMD128 and once
+// for x86 SSE4.1. xsimd 8.1 has no widening int8 product, and under Emscripten it reaches
+// WebAssembly through SSE emulation headers that turn float-to-int conversions into scalar
+// code. Lane order of dot_i8 differs between the two, which is fine: callers only ever add
+// all four lanes together or scale them uniformly.
 #pragma once
 
 #include <cstdint>
@@ -187,6 +188,52 @@ inline V splat_i16(int16_t v) {
 inline V sub_i32(V a, V b) {
   return wasm_i32x4_sub(a, b);
 }
+inline void store(void* p, V v) {
+  wasm_v128_store(p, v);
+}
+inline F abs_f32(F v) {
+  return wasm_f32x4_abs(v);
+}
+// Lane by lane std::max(acc, v): acc where v is NaN.
+inline F max_f32(F acc, F v) {
+  return wasm_f32x4_pmax(acc, v);
+}
+inline float max_lane_f32(F v) {
+  const F m = wasm_f32x4_pmax(v, wasm_i32x4_shuffle(v, v, 2, 3, 0, 1));
+  return wasm_f32x4_extract_lane(wasm_f32x4_pmax(m, wasm_i32x4_shuffle(m, m, 1, 0, 3, 2)), 0);
+}
+// Bit i set where lane i of a equals lane i of b.
+inline int equal_lanes_f32(F a, F b) {
+  return wasm_i32x4_bitmask(wasm_f32x4_eq(a, b));
+}
+inline V equal_mask_f32(F a, F b) {
+  return wasm_f32x4_eq(a, b);
+}
+inline int32_t sum_i32(V v) {
+  const V s = wasm_i32x4_add(v, wasm_i32x4_shuffle(v, v, 2, 3, 0, 1));
+  return wasm_i32x4_extract_lane(wasm_i32x4_add(s, wasm_i32x4_shuffle(s, s, 1, 0, 3, 2)), 0);
+}
+// Sixteen int32 lanes (four vectors) as int8, saturating.
+inline V narrow_i32_to_i8(V a, V b, V c, V d) {
+  return wasm_i8x16_narrow_i16x8(wasm_i16x8_narrow_i32x4(a, b), wasm_i16x8_narrow_i32x4(c, d));
+}
+inline F sub_f32(F a, F b) {
+  return wasm_f32x4_sub(a, b);
+}
+inline F div_f32(F a, F b) {
+  return wasm_f32x4_div(a, b);
+}
+// Lanes limited to [lo, hi]; NaN stays NaN.
+inline F clamp_f32(F v, F lo, F hi) {
+  return wasm_f32x4_pmin(wasm_f32x4_pmax(v, lo), hi);
+}
+inline V less_mask_f32(F a, F b) {
+  return wasm_f32x4_lt(a, b);
+}
+// a & ~b
+inline V bit_and_not(V a, V b) {
+  return wasm_v128_andnot(a, b);
+}
 
 #else
 
@@ -329,128 +376,95 @@ inline V splat_i16(int16_t v) {
 inline V sub_i32(V a, V b) {
   return _mm_sub_epi32(a, b);
 }
+inline void store(void* p, V v) {
+  _mm_storeu_si128(static_cast<__m128i*>(p), v);
+}
+inline F abs_f32(F v) {
+  return _mm_andnot_ps(_mm_set1_ps(-0.0f), v);
+}
+inline F max_f32(F acc, F v) {
+  return _mm_max_ps(v, acc);  // the second operand where either is NaN
+}
+inline float max_lane_f32(F v) {
+  const F m = _mm_max_ps(v, _mm_shuffle_ps(v, v, _MM_SHUFFLE(1, 0, 3, 2)));
+  return _mm_cvtss_f32(_mm_max_ps(m, _mm_shuffle_ps(m, m, _MM_SHUFFLE(2, 3, 0, 1))));
+}
+inline int equal_lanes_f32(F a, F b) {
+  return _mm_movemask_ps(_mm_cmpeq_ps(a, b));
+}
+inline V equal_mask_f32(F a, F b) {
+  return _mm_castps_si128(_mm_cmpeq_ps(a, b));
+}
+inline int32_t sum_i32(V v) {
+  const V s = _mm_add_epi32(v, _mm_shuffle_epi32(v, _MM_SHUFFLE(1, 0, 3, 2)));
+  return _mm_cvtsi128_si32(_mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1))));
+}
+inline V narrow_i32_to_i8(V a, V b, V c, V d) {
+  return _mm_packs_epi16(_mm_packs_epi32(a, b), _mm_packs_epi32(c, d));
+}
+inline F sub_f32(F a, F b) {
+  return _mm_sub_ps(a, b);
+}
+inline F div_f32(F a, F b) {
+  return _mm_div_ps(a, b);
+}
+inline F clamp_f32(F v, F lo, F hi) {
+  return _mm_min_ps(hi, _mm_max_ps(lo, v));  // the second operand where either is NaN
+}
+inline V less_mask_f32(F a, F b) {
+  return _mm_castps_si128(_mm_cmplt_ps(a, b));
+}
+inline V bit_and_not(V a, V b) {
+  return _mm_andnot_si128(b, a);
+}
 
 #endif
 
-// Four halves (in the low 16 bits of each uint32 lane) as floats, exactly, for every finite
-// half: the same exponent trick as pipit::f16_to_f32.
-inline F halves_to_f32(V h) {
-  const V magnitude = shl_i32<13>(bit_and(h, splat_i32(0x7FFF)));
-  const V sign = shl_i32<16>(bit_and(h, splat_i32(0x8000)));
-  return bits_as_f32(
-      bit_or(f32_as_bits(mul_f32(bits_as_f32(magnitude), splat_f32(0x1p112f))), sign));
+// Each lane rounded to the nearest integer, ties to even, for lanes of magnitude below 2^22;
+// NaN becomes 0. Adding 1.5 * 2^23 makes the float adder round away the fraction (as
+// llama.cpp's nearest_int does), after which the integer is the low bits of the sum. Three
+// operations where a float-to-int conversion with NaN handling costs V8 six or more.
+// `magic` is splat_f32(kRoundingMagic), held() by the caller.
+constexpr float kRoundingMagic = 12582912.0f;
+inline V round_small_to_i32(F v, F magic) {
+  const V shifted = f32_as_bits(add_f32(v, magic));
+  return bit_and(sub_i32(shifted, f32_as_bits(magic)), equal_mask_f32(v, v));
 }
 
-// Four halves (8 bytes at p) as floats divided by 2^112, exactly, for every finite half
-// (kHalvesUnscale multiplies them back): each half goes to the top of its 32-bit lane, an
-// arithmetic shift moves its exponent and mantissa to where a float has them, and the mask
-// kHalvesSignCopies (held() by the caller) clears the three copies of the sign bit that the
-// shift made. Four operations where halves_to_f32 takes eight; callers multiply by
-// kHalvesUnscale (also held()) once per block, for all the tokens that use the scales.
-constexpr float kHalvesUnscale = 0x1p112f;
-constexpr int32_t kHalvesSignCopies = static_cast<int32_t>(0x8FFFFFFF);
-inline F halves_to_f32_unscaled(const void* p, V sign_copies) {
-#if defined(__wasm_simd128__)
-  const V high = wasm_i32x4_shl(wasm_u32x4_load16x4(p), 16);
-  return wasm_v128_and(wasm_i32x4_shr(high, 3), sign_copies);
-#else
-  const V high = _mm_unpacklo_epi16(_mm_setzero_si128(), load64(p));
-  return _mm_castsi128_ps(_mm_and_si128(_mm_srai_epi32(high, 3), sign_copies));
-#endif
-}
-
-// Products for Layout::kRowsOf4's weight vectors: 16 bytes holding four values of each of four
-// rows (row r in bytes 4r to 4r + 3), times four activation bytes repeated for every row
-// (load4_splat). The products stay in lanes that belong to one row each, so adding up a block
-// needs no exchange between rows: row_totals() gives lane r = row r's total. A weight vector
-// becomes RowWeights once per block (row_weights() for quants in [0, 127], signed_row_weights()
-// for Q8_0's), whatever can be done before the activations are known, and then meets every
-// token's activations (x in [-127, 127]). Callers add at most row_vectors_per_sum() products
-// into one RowSums.
-#if defined(__wasm_simd128__) && !defined(__wasm_relaxed_simd__)
-// Without a byte product instruction, weights and activations widen to int16 and one int16
-// multiply-add (x64 pmaddwd) per half makes int32 lanes: rows 0 and 1 (two lanes each) from
-// the low half, rows 2 and 3 from the high half.
-struct RowWeights {
-  V rows01, rows23;  // int16
+// e^x lane by lane, as Cephes' expf computes it (relative error below 4e-8 there): x = n ln 2
+// + r with |r| <= ln 2 / 2, e^r from a degree-5 polynomial, 2^n written into the exponent
+// bits. Below -87.33654 (where e^x stops being a normal float) the result is 0, above 88 it is
+// e^88, and NaN stays NaN. The constants are made once per loop (ExpConstants, held()).
+struct ExpConstants {
+  F lowest = held(splat_f32(-87.33654f));
+  F highest = held(splat_f32(88.0f));
+  F log2e = held(splat_f32(1.44269504088896341f));
+  F magic = held(splat_f32(kRoundingMagic));
+  F ln2_high = held(splat_f32(0.693359375f));
+  F ln2_low = held(splat_f32(-2.12194440e-4f));
+  F p0 = held(splat_f32(1.9875691500e-4f));
+  F p1 = held(splat_f32(1.3981999507e-3f));
+  F p2 = held(splat_f32(8.3334519073e-3f));
+  F p3 = held(splat_f32(4.1665795894e-2f));
+  F p4 = held(splat_f32(1.6666665459e-1f));
+  F p5 = held(splat_f32(5.0000001201e-1f));
+  F one = held(splat_f32(1.0f));
+  V exponent_bias = held(splat_i32(127));
 };
-struct RowSums {
-  V rows01, rows23;
-};
-constexpr int row_vectors_per_sum(int /*largest_quant*/) {
-  return 8;
+inline F exp_f32(F x, const ExpConstants& k) {
+  const F c = clamp_f32(x, k.lowest, k.highest);
+  const F shifted = add_f32(mul_f32(c, k.log2e), k.magic);  // n in the low mantissa bits
+  const F n = sub_f32(shifted, k.magic);
+  const F r = sub_f32(sub_f32(c, mul_f32(n, k.ln2_high)), mul_f32(n, k.ln2_low));
+  F p = add_f32(mul_f32(k.p0, r), k.p1);
+  p = add_f32(mul_f32(p, r), k.p2);
+  p = add_f32(mul_f32(p, r), k.p3);
+  p = add_f32(mul_f32(p, r), k.p4);
+  p = add_f32(mul_f32(p, r), k.p5);
+  const F e_r = add_f32(add_f32(mul_f32(p, mul_f32(r, r)), r), k.one);
+  const V n_bits = sub_i32(f32_as_bits(shifted), f32_as_bits(k.magic));
+  const F two_to_n = bits_as_f32(shl_i32<23>(add_i32(n_bits, k.exponent_bias)));
+  return bits_as_f32(bit_and_not(f32_as_bits(mul_f32(e_r, two_to_n)), less_mask_f32(x, k.lowest)));
 }
-inline RowWeights row_weights(V w) {
-  return {wasm_u16x8_extend_low_u8x16(w), wasm_u16x8_extend_high_u8x16(w)};
-}
-inline RowWeights signed_row_weights(V w) {
-  return {wasm_i16x8_extend_low_i8x16(w), wasm_i16x8_extend_high_i8x16(w)};
-}
-inline RowSums row_products(RowWeights w, V x4) {
-  const V x = wasm_i16x8_extend_low_i8x16(x4);
-  return {wasm_i32x4_dot_i16x8(w.rows01, x), wasm_i32x4_dot_i16x8(w.rows23, x)};
-}
-inline RowSums signed_row_products(RowWeights w, V x4) {
-  return row_products(w, x4);
-}
-inline RowSums add(RowSums a, RowSums b) {
-  return {wasm_i32x4_add(a.rows01, b.rows01), wasm_i32x4_add(a.rows23, b.rows23)};
-}
-inline V row_totals(RowSums s) {
-  return wasm_i32x4_add(wasm_i32x4_shuffle(s.rows01, s.rows23, 0, 2, 4, 6),
-                        wasm_i32x4_shuffle(s.rows01, s.rows23, 1, 3, 5, 7));
-}
-#else
-// One unsigned-by-signed pair product instruction: row r in lanes 2r and 2r + 1. Signed
-// weights multiply as |w| times x with w's sign moved onto x.
-struct RowWeights {
-  V magnitude;
-  V sign;  // for signed weights: the mask of negative weights (relaxed), or w itself (SSE)
-};
-struct RowSums {
-  V pairs;
-};
-// How many row_products() int16 lanes can add (two products each, |x| <= 127) for quants of
-// magnitude up to largest_quant.
-constexpr int row_vectors_per_sum(int largest_quant) {
-  return 32767 / (2 * largest_quant * 127);
-}
-inline RowWeights row_weights(V w) {
-  return {w, zero()};
-}
-#if defined(__wasm_relaxed_simd__)
-// The sign mask is |w| > w rather than w < 0, which LLVM would turn into an arithmetic shift
-// by 7, five instructions on x64 against one compare. A weight of -128 (llama.cpp never writes
-// one; a hostile file could) keeps x's sign and makes |w| the byte 0x80, outside the 7-bit
-// operand the product is exact for: x64 reads it as 128 and gets the negated product, engines
-// that read it as -128 get the right one. Wrong numbers, never a trap.
-inline RowWeights signed_row_weights(V w) {
-  const V magnitude = wasm_i8x16_abs(w);
-  return {magnitude, wasm_i8x16_gt(magnitude, w)};
-}
-inline V signed_activations(RowWeights w, V x4) {
-  return wasm_i8x16_sub(wasm_v128_xor(x4, w.sign), w.sign);
-}
-#else
-inline RowWeights signed_row_weights(V w) {
-  return {_mm_abs_epi8(w), w};
-}
-inline V signed_activations(RowWeights w, V x4) {
-  return _mm_sign_epi8(x4, w.sign);
-}
-#endif
-inline RowSums row_products(RowWeights w, V x4) {
-  return {dot_u7_pairs(w.magnitude, x4)};
-}
-inline RowSums signed_row_products(RowWeights w, V x4) {
-  return {dot_u7_pairs(w.magnitude, signed_activations(w, x4))};
-}
-inline RowSums add(RowSums a, RowSums b) {
-  return {add_i16(a.pairs, b.pairs)};
-}
-inline V row_totals(RowSums s) {
-  return widen_pairs_i16(s.pairs);
-}
-#endif
 
 }  // namespace pipit::simd
