@@ -167,7 +167,7 @@ void causal_attention(const Attention& a, const KvCache& kv, int layer, int n, i
   };
   const int64_t items = static_cast<int64_t>(n) * a.n_head;
   if (ThreadPool* pool = ThreadPool::current(); pool && pool->size() > 1) {
-    pool->parallel_for(items, pairs);
+    pool->parallel_for(items, 1, pairs);
   } else {
     pairs(0, items);
   }

@@ -84,14 +84,14 @@ void multiply_rows(const Matrix& w, ConvertedActivations act, int n_tokens, floa
   }
 }
 
-// Thread i of n gets the i-th of n near-equal slices of w's rows, in whole groups of four for
-// Layout::kRowsOf4.
-void slice_of(const Matrix& w, int i, int n, int64_t* begin, int64_t* end) {
-  const int64_t unit = w.layout == Layout::kRowsOf4 ? 4 : 1;
-  const int64_t units = w.rows / unit;
-  *begin = units * i / n * unit;
-  *end = units * (i + 1) / n * unit;
+// Threads take rows in units: groups of four for Layout::kRowsOf4, single rows otherwise.
+int64_t rows_per_unit(const Matrix& w) {
+  return w.layout == Layout::kRowsOf4 ? 4 : 1;
 }
+
+// The fewest units a thread takes at a time (64 rows of a four-row matrix): a few microseconds
+// of decode work, against a fraction of a microsecond to pass the work counter between cores.
+constexpr int64_t kGrainUnits = 16;
 
 }  // namespace
 
@@ -123,18 +123,27 @@ void matmul_shared_input(std::span<const MatmulTarget> targets, const float* x, 
     }
     acts[m] = converted[f];
   }
-  // Every thread takes its slice of every matrix: one dispatch and one wait for all of them.
-  const auto work = [&](int i, int n) {
+  // The units of all targets, numbered one matrix after another, shared out in one parallel
+  // pass: threads meet once for all of them.
+  std::array<int64_t, kMaxTargets + 1> first_unit{};
+  for (size_t m = 0; m < targets.size(); ++m) {
+    first_unit[m + 1] = first_unit[m] + targets[m].w->rows / rows_per_unit(*targets[m].w);
+  }
+  const auto work = [&](int64_t begin, int64_t end) {
     for (size_t m = 0; m < targets.size(); ++m) {
-      int64_t begin, end;
-      slice_of(*targets[m].w, i, n, &begin, &end);
-      if (begin < end) multiply_rows(*targets[m].w, acts[m], n_tokens, targets[m].y, begin, end);
+      const int64_t lo = std::max(begin, first_unit[m]), hi = std::min(end, first_unit[m + 1]);
+      if (lo >= hi) continue;
+      const Matrix& w = *targets[m].w;
+      const int64_t unit = rows_per_unit(w);
+      multiply_rows(w, acts[m], n_tokens, targets[m].y, (lo - first_unit[m]) * unit,
+                    (hi - first_unit[m]) * unit);
     }
   };
+  const int64_t units = first_unit[targets.size()];
   if (ThreadPool* pool = ThreadPool::current(); pool && pool->size() > 1) {
-    pool->run(work);
+    pool->parallel_for(units, kGrainUnits, work);
   } else {
-    work(0, 1);
+    work(0, units);
   }
 }
 

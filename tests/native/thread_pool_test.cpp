@@ -1,6 +1,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
+#include <thread>
 #include <vector>
 
 #include "core/error.h"
@@ -19,28 +21,44 @@ namespace {
 
 TEST(ThreadPool, ParallelForVisitsEveryIndexOnceAcrossManyLoops) {
   PIPIT_REQUIRE_THREADS();
-  ThreadPool pool(3);
-  EXPECT_EQ(pool.size(), 3);
-  for (int64_t n : {0, 1, 2, 3, 7, 1000}) {
-    for (int repeat = 0; repeat < 200; ++repeat) {
-      std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
-      pool.parallel_for(n, [&](int64_t begin, int64_t end) {
-        for (int64_t i = begin; i < end; ++i) hits[i].fetch_add(1);
-      });
-      for (int64_t i = 0; i < n; ++i) ASSERT_EQ(hits[i].load(), 1) << "n=" << n << " i=" << i;
+  for (int threads : {1, 2, 3}) {
+    ThreadPool pool(threads);
+    EXPECT_EQ(pool.size(), threads);
+    for (int64_t n : {0, 1, 2, 5, 17, 1000, 4099}) {
+      for (int64_t grain : {1, 16}) {
+        for (int repeat = 0; repeat < 50; ++repeat) {
+          std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
+          pool.parallel_for(n, grain, [&](int64_t begin, int64_t end) {
+            ASSERT_LT(begin, end);
+            for (int64_t i = begin; i < end; ++i) hits[i].fetch_add(1);
+          });
+          for (int64_t i = 0; i < n; ++i) {
+            ASSERT_EQ(hits[i].load(), 1) << "threads " << threads << " n " << n << " i " << i;
+          }
+        }
+      }
     }
   }
 }
 
-TEST(ThreadPool, RunGivesEachThreadItsIndex) {
+// A thread that is busy elsewhere takes less: with the calling thread slowed down, the
+// worker does most of the work.
+TEST(ThreadPool, ParallelForGivesMoreToTheFasterThread) {
   PIPIT_REQUIRE_THREADS();
-  ThreadPool pool(4);
-  std::vector<std::atomic<int>> seen(4);
-  pool.run([&](int i, int count) {
-    EXPECT_EQ(count, 4);
-    seen[i].fetch_add(1);
+  ThreadPool pool(2);
+  const std::thread::id caller = std::this_thread::get_id();
+  std::atomic<int64_t> by_caller{0}, by_worker{0};
+  pool.parallel_for(4000, 1, [&](int64_t begin, int64_t end) {
+    if (std::this_thread::get_id() == caller) {
+      std::this_thread::sleep_for(std::chrono::microseconds(20 * (end - begin)));
+      by_caller.fetch_add(end - begin);
+    } else {
+      std::this_thread::sleep_for(std::chrono::microseconds(2 * (end - begin)));
+      by_worker.fetch_add(end - begin);
+    }
   });
-  for (auto& s : seen) EXPECT_EQ(s.load(), 1);
+  EXPECT_EQ(by_caller.load() + by_worker.load(), 4000);
+  EXPECT_LT(by_caller.load(), 2000);
 }
 
 // Threads split rows and attention heads; each value is still computed by one thread in the
