@@ -49,6 +49,20 @@ void rope_rows(const ops::Rope& rope, float* x, int rows, int row_stride, int n_
   for (int r = 0; r < rows; ++r) ops::rope(rope, x + r * row_stride, n_heads, head_dim, pos0 + r);
 }
 
+void swiglu(float* gate, const float* up, int64_t count) {
+  constexpr int64_t kChunk = 512;  // a multiple of the 4 lanes ops::swiglu computes at once
+  const auto chunks = [&](int64_t begin, int64_t end) {
+    const int64_t first = begin * kChunk, last = std::min(count, end * kChunk);
+    ops::swiglu(gate + first, up + first, static_cast<int>(last - first));
+  };
+  const int64_t n_chunks = (count + kChunk - 1) / kChunk;
+  if (ThreadPool* pool = ThreadPool::current(); pool && pool->size() > 1) {
+    pool->parallel_for(n_chunks, 1, chunks);
+  } else {
+    chunks(0, n_chunks);
+  }
+}
+
 void store_kv(KvCache& kv, int layer, int pos0, int n, const float* k, const float* v, int kv_dim) {
   for (int t = 0; t < n; ++t) {
     std::copy_n(k + t * kv_dim, kv_dim, kv.key(layer, pos0 + t));

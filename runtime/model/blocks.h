@@ -37,6 +37,10 @@ struct Attention {
   int window = 0;        // 0 = all earlier positions; else only the last `window` ones
 };
 
+// gate[i] = silu(gate[i]) * up[i] for i < count (ops::swiglu), split among the current pool's
+// threads: at two threads it is otherwise the longest serial step of a decode layer.
+void swiglu(float* gate, const float* up, int64_t count);
+
 // Writes n rows of keys and values (n_head_kv * head_dim each) at positions pos0...
 void store_kv(KvCache& kv, int layer, int pos0, int n, const float* k, const float* v, int kv_dim);
 

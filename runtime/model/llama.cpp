@@ -126,7 +126,7 @@ class LlamaModel final : public Model {
       } else {
         const kernels::MatmulTarget gate_up[] = {{&L.w_gate, gate.data()}, {&L.w_up, up.data()}};
         kernels::matmul_shared_input(gate_up, h.data(), n);
-        ops::swiglu(gate.data(), up.data(), n * c.n_ff);
+        blocks::swiglu(gate.data(), up.data(), n * c.n_ff);
         kernels::matmul(L.w_down, gate.data(), n, h.data());
         ops::add(x.data(), h.data(), n * d);
       }
@@ -152,7 +152,7 @@ class LlamaModel final : public Model {
       const int e = order[i];
       kernels::matmul(E.gate[e], h, 1, gate.data());
       kernels::matmul(E.up[e], h, 1, up.data());
-      ops::swiglu(gate.data(), up.data(), ff);
+      blocks::swiglu(gate.data(), up.data(), ff);
       kernels::matmul(E.down[e], gate.data(), 1, out.data());
       const float weight = p[e] / chosen_mass;
       for (int j = 0; j < d; ++j) x[j] += weight * out[j];

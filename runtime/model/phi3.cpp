@@ -92,7 +92,7 @@ class Phi3Model final : public Model {
       blocks::rms_norm_rows(x.data(), L.ffn_norm, n, d, c.norm_eps, h.data());
       kernels::matmul(L.w_gate_up, h.data(), n, gate_up.data());
       blocks::split_columns(gate_up.data(), n, {{gate.data(), c.n_ff}, {up.data(), c.n_ff}});
-      ops::swiglu(gate.data(), up.data(), n * c.n_ff);
+      blocks::swiglu(gate.data(), up.data(), n * c.n_ff);
       kernels::matmul(L.w_down, gate.data(), n, h.data());
       ops::add(x.data(), h.data(), n * d);
     }

@@ -99,7 +99,7 @@ class Qwen2Model final : public Model {
       blocks::rms_norm_rows(x.data(), L.ffn_norm, n, d, c.norm_eps, h.data());
       const kernels::MatmulTarget gate_up[] = {{&L.w_gate, gate.data()}, {&L.w_up, up.data()}};
       kernels::matmul_shared_input(gate_up, h.data(), n);
-      ops::swiglu(gate.data(), up.data(), n * c.n_ff);
+      blocks::swiglu(gate.data(), up.data(), n * c.n_ff);
       kernels::matmul(L.w_down, gate.data(), n, h.data());
       ops::add(x.data(), h.data(), n * d);
     }
