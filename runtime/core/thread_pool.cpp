@@ -124,6 +124,15 @@ ThreadPool* ThreadPool::current() {
   return g_current;
 }
 
+void ThreadPool::parallel_for_current(int64_t n, int64_t grain,
+                                      const std::function<void(int64_t, int64_t)>& body) {
+  if (ThreadPool* pool = current()) {
+    pool->parallel_for(n, grain, body);
+  } else if (n > 0) {
+    body(0, n);
+  }
+}
+
 ThreadPool::Scope::Scope(ThreadPool* pool) : previous_(g_current) {
   g_current = pool;
 }

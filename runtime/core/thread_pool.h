@@ -37,6 +37,10 @@ class ThreadPool {
   // The pool the current computation should use (set by a Scope), or null for none.
   static ThreadPool* current();
 
+  // parallel_for on the current pool, or body(0, n) on this thread when there is none.
+  static void parallel_for_current(int64_t n, int64_t grain,
+                                   const std::function<void(int64_t, int64_t)>& body);
+
   // Makes `pool` current on this thread for the lifetime of the scope.
   class Scope {
    public:

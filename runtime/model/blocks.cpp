@@ -56,11 +56,7 @@ void swiglu(float* gate, const float* up, int64_t count) {
     ops::swiglu(gate + first, up + first, static_cast<int>(last - first));
   };
   const int64_t n_chunks = (count + kChunk - 1) / kChunk;
-  if (ThreadPool* pool = ThreadPool::current(); pool && pool->size() > 1) {
-    pool->parallel_for(n_chunks, 1, chunks);
-  } else {
-    chunks(0, n_chunks);
-  }
+  ThreadPool::parallel_for_current(n_chunks, 1, chunks);
 }
 
 void store_kv(KvCache& kv, int layer, int pos0, int n, const float* k, const float* v, int kv_dim) {
@@ -180,11 +176,7 @@ void causal_attention(const Attention& a, const KvCache& kv, int layer, int n, i
     }
   };
   const int64_t items = static_cast<int64_t>(n) * a.n_head;
-  if (ThreadPool* pool = ThreadPool::current(); pool && pool->size() > 1) {
-    pool->parallel_for(items, 1, pairs);
-  } else {
-    pairs(0, items);
-  }
+  ThreadPool::parallel_for_current(items, 1, pairs);
 }
 
 }  // namespace pipit::blocks

@@ -140,11 +140,7 @@ void matmul_shared_input(std::span<const MatmulTarget> targets, const float* x, 
     }
   };
   const int64_t units = first_unit[targets.size()];
-  if (ThreadPool* pool = ThreadPool::current(); pool && pool->size() > 1) {
-    pool->parallel_for(units, kGrainUnits, work);
-  } else {
-    work(0, units);
-  }
+  ThreadPool::parallel_for_current(units, kGrainUnits, work);
 }
 
 void matmul(const Matrix& w, const float* x, int n_tokens, float* y) {
