@@ -34,6 +34,31 @@ uint64_t load_le(const uint8_t* p, uint64_t n) {
   return v;
 }
 
+// Every tensor owns its bytes: the loader rearranges weights in place and remembers them by
+// address, so two tensors sharing bytes would be rewritten twice or handed out with each
+// other's shape. A writer never produces that; a hostile or damaged file can.
+void refuse_overlapping_tensors(const std::vector<TensorInfo>& tensors) {
+  std::vector<const TensorInfo*> by_offset;
+  by_offset.reserve(tensors.size());
+  for (const TensorInfo& t : tensors) {
+    if (t.nbytes > 0) by_offset.push_back(&t);
+  }
+  std::sort(by_offset.begin(), by_offset.end(),
+            [](const TensorInfo* a, const TensorInfo* b) { return a->offset < b->offset; });
+  const TensorInfo* furthest = nullptr;  // of those before, the one whose bytes end last
+  for (const TensorInfo* t : by_offset) {
+    if (furthest && t->offset < furthest->offset + furthest->nbytes) {
+      const auto range = [](const TensorInfo& x) {
+        return "bytes " + std::to_string(x.offset) + " to " + std::to_string(x.offset + x.nbytes);
+      };
+      format_error("tensors " + quoted(furthest->name) + " (" + range(*furthest) + ") and " +
+                   quoted(t->name) + " (" + range(*t) +
+                   ") share bytes of the data section; each tensor needs its own");
+    }
+    if (!furthest || t->offset + t->nbytes > furthest->offset + furthest->nbytes) furthest = t;
+  }
+}
+
 }  // namespace
 
 uint64_t value_type_size(ValueType t) {
@@ -319,6 +344,7 @@ File Parser::parse(const ParseOptions& options) {
     }
     t.data = bytes_.data() + data_offset + t.offset;
   }
+  refuse_overlapping_tensors(file.tensors_);
   return file;
 }
 

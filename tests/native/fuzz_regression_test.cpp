@@ -69,5 +69,44 @@ TEST(FuzzRegression, SchemaWithInvalidUtf8IsRefusedAsJson) {
   }
 }
 
+// fuzz_gguf_model: attn_v's data offset moved onto attn_k's bytes. The loader remembers
+// rearranged weights by address, handed attn_v the matrix already made for attn_k, and a
+// 32-row product was written into attn_v's 16 outputs. The reader refuses shared bytes now.
+TEST(FuzzRegression, TensorsSharingBytesAreRefused) {
+  const auto expect_refused = [](const gguf::Writer& w, const std::string& first,
+                                 const std::string& second) {
+    const std::vector<uint8_t> bytes = w.bytes();
+    try {
+      gguf::File::parse(bytes);
+      ADD_FAILURE() << "parsed a file whose tensors share bytes";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::kFormat);
+      const std::string message = e.what();
+      EXPECT_NE(message.find("'" + first + "'"), std::string::npos) << message;
+      EXPECT_NE(message.find("'" + second + "'"), std::string::npos) << message;
+      EXPECT_NE(message.find("share bytes"), std::string::npos) << message;
+    }
+  };
+  {
+    gguf::Writer w;
+    w.add_tensor("blk.0.attn_k.weight", TensorType::F32, {8}, std::vector<float>(8, 1.0f));
+    w.add_tensor_info("blk.0.attn_v.weight", static_cast<uint32_t>(TensorType::F32), {8}, 0);
+    expect_refused(w, "blk.0.attn_k.weight", "blk.0.attn_v.weight");
+  }
+  {
+    gguf::Writer w;  // the second lies inside the first, starting at its second half
+    w.add_tensor("whole", TensorType::F32, {16}, std::vector<float>(16, 1.0f));
+    w.add_tensor_info("inside", static_cast<uint32_t>(TensorType::F32), {8}, 32);
+    expect_refused(w, "whole", "inside");
+  }
+  {
+    gguf::Writer w;  // neighbours whose bytes touch are fine
+    w.add_tensor("a", TensorType::F32, {8}, std::vector<float>(8, 1.0f));
+    w.add_tensor("b", TensorType::F32, {8}, std::vector<float>(8, 2.0f));
+    const std::vector<uint8_t> bytes = w.bytes();
+    EXPECT_EQ(gguf::File::parse(bytes).tensors().size(), 2u);
+  }
+}
+
 }  // namespace
 }  // namespace pipit

@@ -87,6 +87,17 @@ function generatedSeeds(name, env) {
   return [dir];
 }
 
+// The sanitizer's own report (what went wrong and the stack) comes before its shadow-memory
+// dump; the last lines name the saved input. Both are needed to act on a CI failure.
+function failureReport(output) {
+  const lines = output.split('\n');
+  const start = lines.findIndex((line) => /ERROR: (Address|Leak|UndefinedBehavior)Sanitizer|runtime error:|ERROR: libFuzzer/.test(line));
+  const tail = lines.slice(-12);
+  if (start < 0) return lines.slice(-40).join('\n');
+  const report = lines.slice(start, start + 60);
+  return [...report, '...', ...tail].join('\n');
+}
+
 async function runNativeTarget(name, { seconds, env }) {
   const binary = path.join(ASAN_DIR, 'tests', 'fuzz', `fuzz_${name}`);
   if (!existsSync(binary)) return { name, ok: false, note: `${path.relative(ROOT, binary)} was not built` };
@@ -117,8 +128,7 @@ async function runNativeTarget(name, { seconds, env }) {
   const ok = run.code === 0 && !run.signal && !run.timedOut && newArtifacts.length === 0;
   let note = '';
   if (!ok) {
-    const tail = run.output.split('\n').slice(-40).join('\n');
-    process.stdout.write(`----- fuzz_${name} failed; last lines -----\n${tail}\n`);
+    process.stdout.write(`----- fuzz_${name} failed -----\n${failureReport(run.output)}\n`);
     note = newArtifacts.length
       ? `input saved: build/asan/fuzz-artifacts/${newArtifacts.join(', ')}`
       : run.timedOut ? 'did not stop' : `exit code ${run.code}${run.signal ? ` (${run.signal})` : ''}`;
