@@ -467,4 +467,16 @@ inline F exp_f32(F x, const ExpConstants& k) {
   return bits_as_f32(bit_and_not(f32_as_bits(mul_f32(e_r, two_to_n)), less_mask_f32(x, k.lowest)));
 }
 
+// A store of v that V8 must make after computing v and before any load that follows it.
+// TurboFan puts a loop body's loads first, in program order, and the arithmetic after them, so
+// a kernel that unpacks and multiplies vector after vector still holds every loaded vector at
+// once and, past 16 registers, spills them to the stack; a store that needs the products so
+// far keeps loads and arithmetic in turns. A store takes no vector ALU port. Native compilers
+// schedule for their registers themselves.
+inline void keep_order([[maybe_unused]] V v) {
+#if defined(__wasm_simd128__)
+  [[maybe_unused]] volatile V sink = v;
+#endif
+}
+
 }  // namespace pipit::simd

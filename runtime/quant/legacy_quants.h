@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "core/simd128.h"
 #include "quant/activations.h"
@@ -200,31 +201,75 @@ template <typename T>
 inline simd::RowWeights row_weights_of(simd::V w) {
   return T::kUnsigned ? simd::row_weights(w) : simd::signed_row_weights(w);
 }
+
+// How many row vectors' products one RowSums adds before they widen to int32.
 template <typename T>
-inline simd::RowWeights row_weights_of(simd::RowWeights w) {
-  return w;
+constexpr int kProductsPerSum = [] {
+  constexpr int limit = simd::row_vectors_per_sum(T::kLargestQuant);
+  static_assert(limit >= 1);
+  return limit >= 8 ? 8 : limit >= 4 ? 4 : limit >= 2 ? 2 : 1;
+}();
+
+// Row vector c's products with activation values 4c to 4c + 3.
+template <typename T>
+inline simd::RowSums products_of(simd::RowWeights w, const int8_t* x, int c) {
+  const simd::V x4 = simd::load4_splat(x + 4 * c);
+  return T::kUnsigned ? simd::row_products(w, x4) : simd::signed_row_products(w, x4);
 }
 
 // Lane r: row r's sum of quant * activation over the block (before the offset), from the
-// block's row vectors (simd::V) or their RowWeights. Products add as long as their lanes can
-// hold them, then widen.
-template <typename T, typename Weights>
-inline simd::V row_totals_of_block(const Weights w[kRowVectors], const int8_t* x) {
+// RowWeights of the block's row vectors. Products add as long as their lanes can hold them,
+// then widen.
+template <typename T>
+inline simd::V row_totals_of_block(const simd::RowWeights w[kRowVectors], const int8_t* x) {
   using namespace simd;
-  constexpr int kLimit = row_vectors_per_sum(T::kLargestQuant);
-  constexpr int kPerSum = kLimit >= 8 ? 8 : kLimit >= 4 ? 4 : kLimit >= 2 ? 2 : 1;
-  static_assert(kLimit >= 1);
-  const auto products = [&](int c) {
-    const RowWeights weights = row_weights_of<T>(w[c]);
-    const V x4 = load4_splat(x + 4 * c);
-    return T::kUnsigned ? row_products(weights, x4) : signed_row_products(weights, x4);
-  };
+  constexpr int kPerSum = kProductsPerSum<T>;
   V total = zero();
   for (int first = 0; first < kRowVectors; first += kPerSum) {
-    RowSums sums = products(first);
-    for (int c = first + 1; c < first + kPerSum; ++c) sums = add(sums, products(c));
+    RowSums sums = products_of<T>(w[first], x, first);
+    for (int c = first + 1; c < first + kPerSum; ++c) sums = add(sums, products_of<T>(w[c], x, c));
     total = first == 0 ? row_totals(sums) : add_i32(total, row_totals(sums));
   }
+  return total;
+}
+
+// row_totals_of_block for one token, straight from the block's quants: each nibble pair (or
+// pair of Q8_0 vectors) becomes row vectors where their products are made, and
+// simd::keep_order after each pair stops V8 from loading every vector first. With all eight
+// row vectors live at once V8 spilled most of them to the stack, and the Q8_0 and Q5_0
+// kernels ran at half speed.
+template <typename T>
+inline simd::V row_totals_streamed(const uint8_t* quants, const LegacyMasks& masks,
+                                   const int8_t* x) {
+  using namespace simd;
+  constexpr int kPerSum = kProductsPerSum<T>;
+  const V plane = T::kFifthBitPlane ? load(quants) : zero();
+  const uint8_t* pairs = quants + (T::kFifthBitPlane ? kFifthBitPlaneBytes : 0);
+  V total = zero();
+  RowSums sums{};
+  int taken = 0;  // a constant at every step once the calls below are inlined
+  const auto take = [&](V w, int c) {
+    const RowSums products = products_of<T>(row_weights_of<T>(w), x, c);
+    sums = taken % kPerSum == 0 ? products : add(sums, products);
+    if (++taken % kPerSum == 0) total = add_i32(total, row_totals(sums));
+  };
+  // Vectors m and m + 4 come from one nibble pair, so they meet the sums one after the other.
+  const auto pair = [&]<int m>(std::integral_constant<int, m>) {
+    if constexpr (T::kQuantBytes == 32) {
+      take(load(quants + 16 * m), m);
+      take(load(quants + 16 * (m + 4)), m + 4);
+    } else {
+      V w[kRowVectors];
+      unpack_nibble_pair<T, m>(pairs, plane, masks, w);
+      take(w[m], m);
+      take(w[m + 4], m + 4);
+    }
+    keep_order(sums);
+  };
+  pair(std::integral_constant<int, 0>{});
+  pair(std::integral_constant<int, 1>{});
+  pair(std::integral_constant<int, 2>{});
+  pair(std::integral_constant<int, 3>{});
   return total;
 }
 

@@ -127,4 +127,10 @@ inline V row_totals(RowSums s) {
 }
 #endif
 
+// simd::keep_order for a RowSums.
+inline void keep_order(const RowSums& s) {
+  static_assert(sizeof s % sizeof(V) == 0);
+  for (size_t i = 0; i < sizeof s / sizeof(V); ++i) keep_order(reinterpret_cast<const V*>(&s)[i]);
+}
+
 }  // namespace pipit::simd

@@ -99,32 +99,36 @@ void block_terms(const uint8_t* gb, const uint8_t* x, size_t stride, int64_t b,
   constexpr int kHeader = T::kHasMin ? 16 : 8;
   // Scaled back once per block, for all tokens: a scalar multiply per token costs V8 four
   // instructions with the constant it builds.
-  const F dw = mul_f32(halves_to_f32_unscaled(gb, masks.sign_copies), masks.halves_unscale);
-  const F min =
-      T::kHasMin ? mul_f32(halves_to_f32_unscaled(gb + 8, masks.sign_copies), masks.halves_unscale)
-                 : zero_f32();
-  V quants[kRowVectors];
-  unpack_row_vectors<T>(gb + kHeader, masks, quants);
-  // Several tokens share each vector's RowWeights. One token takes them as it goes: made all
-  // at once, they only keep more vectors live (SIMD128's take two each), and V8 then spills.
-  RowWeights w[kRowVectors];
-  if constexpr (N > 1) {
-    for (int c = 0; c < kRowVectors; ++c) w[c] = row_weights_of<T>(quants[c]);
-  }
-  for (int k = 0; k < N; ++k) {
-    const auto& y = block_of<typename T::Activations>(x, stride, k, b);
-    V sums;
-    if constexpr (N > 1) {
-      sums = row_totals_of_block<T>(w, y.qs);
-    } else {
-      sums = row_totals_of_block<T>(quants, y.qs);
-    }
+  const auto halves = [&](int at) {
+    return mul_f32(halves_to_f32_unscaled(gb + at, masks.sign_copies), masks.halves_unscale);
+  };
+  using Activations = typename T::Activations;
+  const auto term = [&](V sums, const Activations& y, F dw, F min) {
     if constexpr (T::kOffset != 0) {
       static_assert(std::has_single_bit(unsigned{T::kOffset}));
       sums = sub_i32(sums, shl_i32<std::countr_zero(unsigned{T::kOffset})>(load4_splat(&y.sum)));
     }
-    terms[k] = mul_f32(to_f32(sums), mul_f32(dw, splat_f32(y.d)));
-    if constexpr (T::kHasMin) terms[k] = mul_add_f32(min, splat_f32(y.s), terms[k]);
+    F t = mul_f32(to_f32(sums), mul_f32(dw, splat_f32(y.d)));
+    if constexpr (T::kHasMin) t = mul_add_f32(min, splat_f32(y.s), t);
+    return t;
+  };
+  if constexpr (N == 1) {
+    // The scales are read after the quants, when the registers the products used are free.
+    const Activations& y = block_of<Activations>(x, stride, 0, b);
+    const V sums = row_totals_streamed<T>(gb + kHeader, masks, y.qs);
+    terms[0] = term(sums, y, halves(0), T::kHasMin ? halves(8) : zero_f32());
+    return;
+  }
+  const F dw = halves(0);
+  const F min = T::kHasMin ? halves(8) : zero_f32();
+  V quants[kRowVectors];
+  unpack_row_vectors<T>(gb + kHeader, masks, quants);
+  // Several tokens share each vector's RowWeights, made once per block.
+  RowWeights w[kRowVectors];
+  for (int c = 0; c < kRowVectors; ++c) w[c] = row_weights_of<T>(quants[c]);
+  for (int k = 0; k < N; ++k) {
+    const Activations& y = block_of<Activations>(x, stride, k, b);
+    terms[k] = term(row_totals_of_block<T>(w, y.qs), y, dw, min);
   }
 }
 
