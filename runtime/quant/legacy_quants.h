@@ -235,9 +235,10 @@ inline simd::V row_totals_of_block(const simd::RowWeights w[kRowVectors], const 
 
 // row_totals_of_block for one token, straight from the block's quants: each nibble pair (or
 // pair of Q8_0 vectors) becomes row vectors where their products are made, and
-// simd::keep_order after each pair stops V8 from loading every vector first. With all eight
-// row vectors live at once V8 spilled most of them to the stack, and the Q8_0 and Q5_0
-// kernels ran at half speed.
+// simd::keep_order between pairs stops V8 from loading every vector first. With all eight row
+// vectors of two blocks live at once Node 20's V8 spilled most of them to the stack and ran
+// the Q8_0 and Q5_0 kernels at half speed; Chromium's spilled less, and gains 5-12% on the
+// 4- and 5-bit types.
 template <typename T>
 inline simd::V row_totals_streamed(const uint8_t* quants, const LegacyMasks& masks,
                                    const int8_t* x) {
@@ -264,7 +265,9 @@ inline simd::V row_totals_streamed(const uint8_t* quants, const LegacyMasks& mas
       take(w[m], m);
       take(w[m + 4], m + 4);
     }
-    keep_order(sums);
+    // Q8_0's vectors need no unpacking, and a store after every pair made Chromium's V8
+    // slower than after every second one (Node 20's V8 was faster with every pair).
+    if (T::kQuantBytes != 32 || m % 2 == 1) keep_order(sums);
   };
   pair(std::integral_constant<int, 0>{});
   pair(std::integral_constant<int, 1>{});

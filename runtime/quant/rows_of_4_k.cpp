@@ -127,7 +127,11 @@ void rows4_q6_k(const uint8_t* g, const uint8_t* x, size_t stride, int64_t n, fl
   for (int64_t b = 0; b < n / 256; ++b, g += 4 * kQ6KBytes) {
     const F d = halves_to_f32(widen_low_u16(load64(g)));
     alignas(16) int16_t scale[64];  // row r's scale i at 16r + i
-    for (int i = 0; i < 64; ++i) scale[i] = static_cast<int8_t>(g[8 + i]);
+    for (int r = 0; r < 4; ++r) {
+      const V row_scales = load(g + 8 + 16 * r);
+      store_i16(scale + 16 * r, widen_low_i8(row_scales));
+      store_i16(scale + 16 * r + 8, widen_high_i8(row_scales));
+    }
     V sumi[N][4];
     for (auto& row_sums : sumi) {
       for (auto& v : row_sums) v = zero();
