@@ -239,20 +239,24 @@ inline simd::V row_totals_of_block(const simd::RowWeights w[kRowVectors], const 
 // vectors of two blocks live at once Node 20's V8 spilled most of them to the stack and ran
 // the Q8_0 and Q5_0 kernels at half speed; Chromium's spilled less, and gains 5-12% on the
 // 4- and 5-bit types.
-template <typename T>
-inline simd::V row_totals_streamed(const uint8_t* quants, const LegacyMasks& masks,
-                                   const int8_t* x) {
+template <typename T, int N>
+inline void row_totals_streamed(const uint8_t* quants, const LegacyMasks& masks,
+                                const int8_t* const x[N], simd::V totals[N]) {
   using namespace simd;
   constexpr int kPerSum = kProductsPerSum<T>;
   const V plane = T::kFifthBitPlane ? load(quants) : zero();
   const uint8_t* pairs = quants + (T::kFifthBitPlane ? kFifthBitPlaneBytes : 0);
-  V total = zero();
-  RowSums sums{};
+  RowSums sums[N];
+  for (int k = 0; k < N; ++k) totals[k] = zero();
   int taken = 0;  // a constant at every step once the calls below are inlined
-  const auto take = [&](V w, int c) {
-    const RowSums products = products_of<T>(row_weights_of<T>(w), x, c);
-    sums = taken % kPerSum == 0 ? products : add(sums, products);
-    if (++taken % kPerSum == 0) total = add_i32(total, row_totals(sums));
+  const auto take = [&](V vector, int c) {
+    const RowWeights w = row_weights_of<T>(vector);
+    for (int k = 0; k < N; ++k) {
+      const RowSums products = products_of<T>(w, x[k], c);
+      sums[k] = taken % kPerSum == 0 ? products : add(sums[k], products);
+      if ((taken + 1) % kPerSum == 0) totals[k] = add_i32(totals[k], row_totals(sums[k]));
+    }
+    ++taken;
   };
   // Vectors m and m + 4 come from one nibble pair, so they meet the sums one after the other.
   const auto pair = [&]<int m>(std::integral_constant<int, m>) {
@@ -267,13 +271,14 @@ inline simd::V row_totals_streamed(const uint8_t* quants, const LegacyMasks& mas
     }
     // Q8_0's vectors need no unpacking, and a store after every pair made Chromium's V8
     // slower than after every second one (Node 20's V8 was faster with every pair).
-    if (T::kQuantBytes != 32 || m % 2 == 1) keep_order(sums);
+    if (T::kQuantBytes != 32 || m % 2 == 1) {
+      for (int k = 0; k < N; ++k) keep_order(sums[k]);
+    }
   };
   pair(std::integral_constant<int, 0>{});
   pair(std::integral_constant<int, 1>{});
   pair(std::integral_constant<int, 2>{});
   pair(std::integral_constant<int, 3>{});
-  return total;
 }
 
 }  // namespace pipit::kernels
