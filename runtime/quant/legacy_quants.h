@@ -233,12 +233,12 @@ inline simd::V row_totals_of_block(const simd::RowWeights w[kRowVectors], const 
   return total;
 }
 
-// row_totals_of_block for one token, straight from the block's quants: each nibble pair (or
-// pair of Q8_0 vectors) becomes row vectors where their products are made, and
-// simd::keep_order between pairs stops V8 from loading every vector first. With all eight row
-// vectors of two blocks live at once Node 20's V8 spilled most of them to the stack and ran
-// the Q8_0 and Q5_0 kernels at half speed; Chromium's spilled less, and gains 5-12% on the
-// 4- and 5-bit types.
+// row_totals_of_block for N tokens (activation blocks x[k] into totals[k]), straight from the
+// block's quants: each nibble pair (or pair of Q8_0 vectors) becomes row vectors where their
+// products are made, and simd::keep_order between pairs stops V8 from loading every vector
+// first. With all eight row vectors of two blocks live at once Node 20's V8 spilled most of
+// them to the stack and ran the Q8_0 and Q5_0 kernels at half speed; Chromium's spilled less,
+// and gains 5-12% on the 4- and 5-bit types.
 template <typename T, int N>
 inline void row_totals_streamed(const uint8_t* quants, const LegacyMasks& masks,
                                 const int8_t* const x[N], simd::V totals[N]) {
