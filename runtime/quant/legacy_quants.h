@@ -179,23 +179,6 @@ inline void unpack_nibble_pair(const uint8_t* pairs, simd::V plane, const Legacy
   }
 }
 
-// The eight row vectors of one block position.
-template <typename T>
-inline void unpack_row_vectors(const uint8_t* quants, const LegacyMasks& masks,
-                               simd::V w[kRowVectors]) {
-  using namespace simd;
-  if constexpr (T::kQuantBytes == 32) {
-    for (int c = 0; c < kRowVectors; ++c) w[c] = load(quants + 16 * c);
-  } else {
-    const V plane = T::kFifthBitPlane ? load(quants) : zero();
-    const uint8_t* pairs = quants + (T::kFifthBitPlane ? kFifthBitPlaneBytes : 0);
-    unpack_nibble_pair<T, 0>(pairs, plane, masks, w);
-    unpack_nibble_pair<T, 1>(pairs, plane, masks, w);
-    unpack_nibble_pair<T, 2>(pairs, plane, masks, w);
-    unpack_nibble_pair<T, 3>(pairs, plane, masks, w);
-  }
-}
-
 // A row vector as simd::RowWeights.
 template <typename T>
 inline simd::RowWeights row_weights_of(simd::V w) {

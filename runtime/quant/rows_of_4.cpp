@@ -112,29 +112,27 @@ void block_terms(const uint8_t* gb, const uint8_t* x, size_t stride, int64_t b,
     if constexpr (T::kHasMin) t = mul_add_f32(min, splat_f32(y.s), t);
     return t;
   };
+  const Activations* ys[N];
+  for (int k = 0; k < N; ++k) ys[k] = &block_of<Activations>(x, stride, k, b);
   if constexpr (N == 1 || T::kQuantBytes != 32) {
     const int8_t* xs[N];
-    for (int k = 0; k < N; ++k) xs[k] = block_of<Activations>(x, stride, k, b).qs;
+    for (int k = 0; k < N; ++k) xs[k] = ys[k]->qs;
     V sums[N];
     row_totals_streamed<T, N>(gb + kHeader, masks, xs, sums);
     // The scales are read after the quants, when the registers the products used are free.
     const F dw = halves(0);
     const F min = T::kHasMin ? halves(8) : zero_f32();
-    for (int k = 0; k < N; ++k) {
-      terms[k] = term(sums[k], block_of<Activations>(x, stride, k, b), dw, min);
-    }
+    for (int k = 0; k < N; ++k) terms[k] = term(sums[k], *ys[k], dw, min);
   } else {
     // Q8_0 for several tokens: each vector's RowWeights (magnitudes and signs) made at once
     // for the whole block ran 20% faster in Chromium than streamed.
     V quants[kRowVectors];
-    unpack_row_vectors<T>(gb + kHeader, masks, quants);
+    for (int c = 0; c < kRowVectors; ++c) quants[c] = load(gb + kHeader + 16 * c);
     RowWeights w[kRowVectors];
     for (int c = 0; c < kRowVectors; ++c) w[c] = row_weights_of<T>(quants[c]);
     const F dw = halves(0);
-    for (int k = 0; k < N; ++k) {
-      const Activations& y = block_of<Activations>(x, stride, k, b);
-      terms[k] = term(row_totals_of_block<T>(w, y.qs), y, dw, zero_f32());
-    }
+    for (int k = 0; k < N; ++k)
+      terms[k] = term(row_totals_of_block<T>(w, ys[k]->qs), *ys[k], dw, zero_f32());
   }
 }
 
