@@ -24,6 +24,9 @@ struct Quants32 {
 struct LegacyMasks {
   simd::V low_nibbles = simd::held(simd::splat_i8(0x0F));
   simd::V fifth_bit = simd::held(simd::splat_i8(0x10));
+  simd::V five_bits = simd::held(simd::splat_i8(0x1F));
+  simd::V top_three_bits = simd::held(simd::splat_i8(0x1C));
+  simd::V low_two_bits = simd::held(simd::splat_i8(0x03));
   simd::V sign_copies = simd::held(simd::splat_i32(simd::kHalvesSignCopies));
   simd::F halves_unscale = simd::held(simd::splat_f32(simd::kHalvesUnscale));
 };
@@ -80,14 +83,14 @@ inline simd::V dot_signed(Quants32 q, simd::V x0, simd::V x1) {
 // unpack() runs once per block for every activation row, and dot() gives four int32 lanes
 // whose total is the sum of quant * activation over the block, before subtracting
 // kOffset * (sum of the activations). kLargestQuant: the largest magnitude of a quant, which
-// bounds how many products int16 lanes can add. kFifthBitPlane: Q5's fifth bits, which the
-// four-row layout keeps as a bit plane (below). kUnsigned: the quants are unsigned.
+// bounds how many products int16 lanes can add. kFiveBits: Q5's 5-bit quants, which the
+// four-row layout packs its own way (below). kUnsigned: the quants are unsigned.
 struct Q8_0Quants {
   using Activations = BlockQ8_0;
   static constexpr int kQuantBytes = 32, kOffset = 0;
   static constexpr int kLargestQuant = 128;
   static constexpr bool kHasMin = false;
-  static constexpr bool kFifthBitPlane = false;
+  static constexpr bool kFiveBits = false;
   static constexpr bool kUnsigned = false;
   static Quants32 unpack(const uint8_t* q, const LegacyMasks&) {
     return {simd::load(q), simd::load(q + 16)};
@@ -100,7 +103,7 @@ struct Q4_0Quants {
   static constexpr int kQuantBytes = 16, kOffset = 8;
   static constexpr int kLargestQuant = 15;
   static constexpr bool kHasMin = false;
-  static constexpr bool kFifthBitPlane = false;
+  static constexpr bool kFiveBits = false;
   static constexpr bool kUnsigned = true;
   static Quants32 unpack(const uint8_t* q, const LegacyMasks& m) { return nibbles(q, m); }
   static simd::V dot(Quants32 q, simd::V x0, simd::V x1) { return dot_unsigned(q, x0, x1); }
@@ -111,7 +114,7 @@ struct Q5_0Quants {
   static constexpr int kQuantBytes = 20, kOffset = 16;
   static constexpr int kLargestQuant = 31;
   static constexpr bool kHasMin = false;
-  static constexpr bool kFifthBitPlane = true;
+  static constexpr bool kFiveBits = true;
   static constexpr bool kUnsigned = true;
   static Quants32 unpack(const uint8_t* q, const LegacyMasks& m) { return five_bits(q, m); }
   static simd::V dot(Quants32 q, simd::V x0, simd::V x1) { return dot_unsigned(q, x0, x1); }
@@ -122,7 +125,7 @@ struct Q4_1Quants {
   static constexpr int kQuantBytes = 16, kOffset = 0;
   static constexpr int kLargestQuant = 15;
   static constexpr bool kHasMin = true;
-  static constexpr bool kFifthBitPlane = false;
+  static constexpr bool kFiveBits = false;
   static constexpr bool kUnsigned = true;
   static Quants32 unpack(const uint8_t* q, const LegacyMasks& m) { return nibbles(q, m); }
   static simd::V dot(Quants32 q, simd::V x0, simd::V x1) { return dot_unsigned(q, x0, x1); }
@@ -133,7 +136,7 @@ struct Q5_1Quants {
   static constexpr int kQuantBytes = 20, kOffset = 0;
   static constexpr int kLargestQuant = 31;
   static constexpr bool kHasMin = true;
-  static constexpr bool kFifthBitPlane = true;
+  static constexpr bool kFiveBits = true;
   static constexpr bool kUnsigned = true;
   static Quants32 unpack(const uint8_t* q, const LegacyMasks& m) { return five_bits(q, m); }
   static simd::V dot(Quants32 q, simd::V x0, simd::V x1) { return dot_unsigned(q, x0, x1); }
@@ -143,37 +146,37 @@ struct Q5_1Quants {
 // vectors": vector c holds values 4c to 4c + 3 of each row, row r in bytes 4r to 4r + 3, so
 // its products with activation values 4c to 4c + 3 (repeated by load4_splat) fall into lanes
 // of one row each (simd::RowSums) and a block needs no exchange between rows. Q8_0 stores the
-// eight vectors as they are. The 4- and 5-bit types store four vectors of nibble pairs: byte i
-// of pair vector m holds byte i of vector m in its low nibble and of vector m + 4 in its high
-// nibble, which keeps the file's own pairing of values j and 16 + j. Q5 stores a bit plane
-// before them: bit c of plane byte i is the fifth bit of byte i of vector c.
+// eight vectors as they are. Q4 stores four vectors of nibble pairs: byte i of pair vector m
+// holds byte i of vector m in its low nibble and of vector m + 4 in its high nibble, which
+// keeps the file's own pairing of values j and 16 + j. Q5 stores a vector of low bits, then
+// four packed vectors: byte i of packed vector m holds byte i of vector m whole (bits 0-4) and
+// the top three bits of byte i of vector m + 4 (bits 5-7); the low two bits of that byte are
+// bits 2m and 2m + 1 of byte i of the low-bit vector. Unpacking a pair takes 6 operations
+// (a mask for vector m; a shift, two masks and an or for vector m + 4, and a shift of the low
+// bits for m > 0), where nibbles plus a plane of fifth bits took 9.
 constexpr int kRowVectors = 8;
-constexpr int kFifthBitPlaneBytes = 16;
+constexpr int kLowBitsBytes = 16;
 
-// Bit c of every byte of the plane, moved to bit 4 by a 16-bit shift (at most 4 left or 3
-// right, so bit 4 of each byte still comes from that byte) and kept by the fifth_bit mask.
-template <int c>
-inline simd::V fifth_bits_of_vector(simd::V plane, simd::V fifth_bit) {
-  using namespace simd;
-  if constexpr (c < 4) {
-    return bit_and(shl_u16<4 - c>(plane), fifth_bit);
-  } else if constexpr (c == 4) {
-    return bit_and(plane, fifth_bit);
-  } else {
-    return bit_and(shr_u16<c - 4>(plane), fifth_bit);
-  }
-}
-
-// Pair vector m's two row vectors; for Q5, with their fifth bits from the plane.
+// Pair vector m's two row vectors (Q4: nibbles; Q5: a packed vector and the low bits).
 template <typename T, int m>
-inline void unpack_nibble_pair(const uint8_t* pairs, simd::V plane, const LegacyMasks& masks,
-                               simd::V w[kRowVectors]) {
+inline void unpack_pair(const uint8_t* pairs, simd::V low_bits, const LegacyMasks& masks,
+                        simd::V w[kRowVectors]) {
   using namespace simd;
-  const Quants32 q = nibbles(pairs + 16 * m, masks);
-  if constexpr (T::kFifthBitPlane) {
-    w[m] = bit_or(q.lo, fifth_bits_of_vector<m>(plane, masks.fifth_bit));
-    w[m + 4] = bit_or(q.hi, fifth_bits_of_vector<m + 4>(plane, masks.fifth_bit));
+  if constexpr (T::kFiveBits) {
+    const V packed = load(pairs + 16 * m);
+    w[m] = bit_and(packed, masks.five_bits);
+    V low;
+    if constexpr (m == 0) {
+      low = low_bits;
+    } else {
+      low = shr_u16<2 * m>(low_bits);
+    }
+    // A 16-bit shift moves bits 5-7 of each byte to bits 2-4 of the same byte (what moves in
+    // from the byte above lands in bits 5-7, which the mask clears).
+    w[m + 4] =
+        bit_or(bit_and(shr_u16<3>(packed), masks.top_three_bits), bit_and(low, masks.low_two_bits));
   } else {
+    const Quants32 q = nibbles(pairs + 16 * m, masks);
     w[m] = q.lo;
     w[m + 4] = q.hi;
   }
@@ -227,8 +230,8 @@ inline void row_totals_streamed(const uint8_t* quants, const LegacyMasks& masks,
                                 const int8_t* const x[N], simd::V totals[N]) {
   using namespace simd;
   constexpr int kPerSum = kProductsPerSum<T>;
-  const V plane = T::kFifthBitPlane ? load(quants) : zero();
-  const uint8_t* pairs = quants + (T::kFifthBitPlane ? kFifthBitPlaneBytes : 0);
+  const V low_bits = T::kFiveBits ? load(quants) : zero();
+  const uint8_t* pairs = quants + (T::kFiveBits ? kLowBitsBytes : 0);
   RowSums sums[N];
   for (int k = 0; k < N; ++k) totals[k] = zero();
   int taken = 0;  // a constant at every step once the calls below are inlined
@@ -248,7 +251,7 @@ inline void row_totals_streamed(const uint8_t* quants, const LegacyMasks& masks,
       take(load(quants + 16 * (m + 4)), m + 4);
     } else {
       V w[kRowVectors];
-      unpack_nibble_pair<T, m>(pairs, plane, masks, w);
+      unpack_pair<T, m>(pairs, low_bits, masks, w);
       take(w[m], m);
       take(w[m + 4], m + 4);
     }

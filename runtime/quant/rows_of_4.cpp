@@ -26,21 +26,22 @@ namespace {
 struct BlockShape {
   int block_bytes;
   int halves;
-  bool fifth_bit_plane;
+  bool five_bits;
   constexpr int quant_bytes() const { return block_bytes - 2 * halves; }
   // The bytes that become row vectors: nibbles or Q8_0's quants.
-  constexpr int vector_bytes() const { return quant_bytes() - (fifth_bit_plane ? 4 : 0); }
+  constexpr int vector_bytes() const { return quant_bytes() - (five_bits ? 4 : 0); }
 };
 
 template <typename T>
 constexpr BlockShape shape_of() {
-  return {(T::kHasMin ? 4 : 2) + T::kQuantBytes, T::kHasMin ? 2 : 1, T::kFifthBitPlane};
+  return {(T::kHasMin ? 4 : 2) + T::kQuantBytes, T::kHasMin ? 2 : 1, T::kFiveBits};
 }
 
 // Value v of a row is byte v % 4 of row vector v / 4, so byte k of the row's mask of fifth
-// bits (values 8k to 8k + 7) goes to bits 2k and 2k + 1 of the row's four plane bytes. The
-// table gives those bits, as a little-endian word, for every mask byte: the plane is written
-// for every Q5 matrix of a model at load, and a bit at a time took most of a load.
+// bits (values 8k to 8k + 7) goes to bits 2k and 2k + 1 of the row's four bytes of a plane
+// whose bit c of byte i is the fifth bit of byte i of row vector c. The table gives those
+// bits, as a little-endian word, for every mask byte: the plane is made for every Q5 matrix of
+// a model at load, and a bit at a time took most of a load.
 constexpr std::array<uint32_t, 256> kPlaneBitsOfMaskByte = [] {
   std::array<uint32_t, 256> bits{};
   for (int byte = 0; byte < 256; ++byte) {
@@ -58,13 +59,69 @@ void write_plane_bytes_of_row(uint32_t fifth_bits, uint8_t* row_bytes) {
   for (int j = 0; j < 4; ++j) row_bytes[j] = static_cast<uint8_t>(word >> (8 * j));
 }
 
-// Row `lane`'s 32-bit mask of fifth bits, back from the plane.
-uint32_t read_fifth_bits(const uint8_t* plane, int lane) {
-  uint32_t mask = 0;
-  for (int v = 0; v < 32; ++v) {
-    mask |= static_cast<uint32_t>((plane[4 * lane + v % 4] >> (v / 4)) & 1) << v;
+// Bit c of every byte of the plane, moved to bit 4 by a 16-bit shift (at most 4 left or 3
+// right, so bit 4 of each byte still comes from that byte) and masked.
+template <int c>
+simd::V fifth_bits_of_vector(simd::V plane, simd::V fifth_bit) {
+  using namespace simd;
+  if constexpr (c < 4) {
+    return bit_and(shl_u16<4 - c>(plane), fifth_bit);
+  } else if constexpr (c == 4) {
+    return bit_and(plane, fifth_bit);
+  } else {
+    return bit_and(shr_u16<c - 4>(plane), fifth_bit);
   }
-  return mask;
+}
+
+// Nibble pair m and the plane's fifth bits become packed vector m and its share of the low
+// bits (legacy_quants.h): whole quants lo and hi of row vectors m and m + 4, then hi's top
+// three bits above lo (hi << 3 puts bits 2-4 at 5-7; hi is below 32, so nothing crosses into
+// the next byte) and its low two at bits 2m, 2m + 1.
+template <int m>
+void pack_pair(simd::V plane, uint8_t* pair, simd::V* low_bits) {
+  using namespace simd;
+  const V nibble = splat_i8(0x0F), fifth_bit = splat_i8(0x10);
+  const V p = load(pair);
+  const V lo = bit_or(bit_and(p, nibble), fifth_bits_of_vector<m>(plane, fifth_bit));
+  const V hi =
+      bit_or(bit_and(shr_u16<4>(p), nibble), fifth_bits_of_vector<m + 4>(plane, fifth_bit));
+  store(pair, bit_or(lo, bit_and(shl_u16<3>(hi), splat_i8(static_cast<int8_t>(0xE0)))));
+  *low_bits = bit_or(*low_bits, shl_u16<2 * m>(bit_and(hi, splat_i8(0x03))));
+}
+
+// A Q5 block position of four rows, written as a plane of fifth bits and four nibble pairs,
+// rewritten in place as the low-bit vector and four packed vectors.
+void pack_five_bits(uint8_t* quants) {
+  using namespace simd;
+  const V plane = load(quants);
+  uint8_t* pairs = quants + kLowBitsBytes;
+  V low_bits = zero();
+  pack_pair<0>(plane, pairs, &low_bits);
+  pack_pair<1>(plane, pairs + 16, &low_bits);
+  pack_pair<2>(plane, pairs + 32, &low_bits);
+  pack_pair<3>(plane, pairs + 48, &low_bits);
+  store(quants, low_bits);
+}
+
+// Row `lane`'s Q5 quants as the file has them (a 32-bit mask of fifth bits, bit j for value
+// j, then 16 bytes whose low nibbles are values 0-15 and high nibbles 16-31), back from the
+// low bits and packed vectors.
+void read_five_bit_quants(const uint8_t* quants, int lane, uint8_t* out) {
+  const uint8_t* low_bits = quants;
+  const uint8_t* packed = quants + kLowBitsBytes;
+  uint32_t fifth_bits = 0;
+  for (int m = 0; m < 4; ++m) {
+    for (int j = 0; j < 4; ++j) {
+      const int i = 4 * lane + j;
+      const int byte = packed[16 * m + i];
+      const int lo = byte & 0x1F;
+      const int hi = ((byte >> 5) << 2) | ((low_bits[i] >> (2 * m)) & 3);
+      out[4 + 4 * m + j] = static_cast<uint8_t>((lo & 0x0F) | (hi & 0x0F) << 4);
+      fifth_bits |= static_cast<uint32_t>(lo >> 4) << (4 * m + j);
+      fifth_bits |= static_cast<uint32_t>(hi >> 4) << (16 + 4 * m + j);
+    }
+  }
+  std::memcpy(out, &fifth_bits, 4);
 }
 
 bool legacy_shape(TensorType type, BlockShape* shape) {
@@ -182,18 +239,20 @@ void interleave_groups(const Matrix& w, uint8_t* data) {
       }
       const uint8_t* quants[4];
       for (int r = 0; r < 4; ++r) quants[r] = row[r] + 2 * kShape.halves;
-      if constexpr (kShape.fifth_bit_plane) {
+      uint8_t* const quants_out = out;
+      if constexpr (kShape.five_bits) {
         for (int r = 0; r < 4; ++r) {
           uint32_t fifth_bits;
           std::memcpy(&fifth_bits, quants[r], 4);
           write_plane_bytes_of_row(fifth_bits, out + 4 * r);
           quants[r] += 4;
         }
-        out += kFifthBitPlaneBytes;
+        out += kLowBitsBytes;
       }
       for (int m = 0; m < kShape.vector_bytes() / 4; ++m) {
         for (int r = 0; r < 4; ++r, out += 4) std::memcpy(out, quants[r] + 4 * m, 4);
       }
+      if constexpr (kShape.five_bits) pack_five_bits(quants_out);
       for (int r = 0; r < 4; ++r) row[r] += kShape.block_bytes;
     }
   });
@@ -259,11 +318,9 @@ void dequantize_matrix_row(const Matrix& w, int64_t r, float* dst) {
     for (int h = 0; h < shape.halves; ++h) std::memcpy(out + 2 * h, in + 8 * h + 2 * lane, 2);
     const uint8_t* quants = in + 8 * shape.halves;
     uint8_t* out_quants = out + 2 * shape.halves;
-    if (shape.fifth_bit_plane) {
-      const uint32_t fifth_bits = read_fifth_bits(quants, lane);
-      std::memcpy(out_quants, &fifth_bits, 4);
-      quants += kFifthBitPlaneBytes;
-      out_quants += 4;
+    if (shape.five_bits) {
+      read_five_bit_quants(quants, lane, out_quants);
+      continue;
     }
     for (int m = 0; m < shape.vector_bytes() / 4; ++m) {
       std::memcpy(out_quants + 4 * m, quants + 16 * m + 4 * lane, 4);
