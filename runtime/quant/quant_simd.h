@@ -74,6 +74,21 @@ inline V row_totals(RowSums s) {
   return wasm_i32x4_add(wasm_i32x4_shuffle(s.rows01, s.rows23, 0, 2, 4, 6),
                         wasm_i32x4_shuffle(s.rows01, s.rows23, 1, 3, 5, 7));
 }
+struct RowScales {
+  V lanes;  // row r's scale in int32 lane r
+};
+template <int t>
+inline RowScales row_scales(V scales) {
+  const V four = shuffle_bytes(scales, bytes(4 * t, 4 * t + 1, 4 * t + 2, 4 * t + 3, -1, -1, -1, -1,
+                                             -1, -1, -1, -1, -1, -1, -1, -1));
+  return {wasm_i32x4_extend_low_i16x8(wasm_i16x8_extend_low_i8x16(four))};
+}
+inline V scaled_row_totals(RowSums s, RowScales k) {
+  return mul_i32(row_totals(s), k.lanes);
+}
+inline V twice_scaled(RowScales k, int16_t a) {
+  return mul_i32(k.lanes, splat_i32(2 * a));
+}
 #else
 // One unsigned-by-signed pair product instruction: row r in lanes 2r and 2r + 1. Signed
 // weights multiply as |w| times x with w's sign moved onto x.
@@ -125,7 +140,28 @@ inline RowSums add(RowSums a, RowSums b) {
 inline V row_totals(RowSums s) {
   return widen_pairs_i16(s.pairs);
 }
+struct RowScales {
+  V pairs;  // row r's scale in int16 lanes 2r and 2r + 1, where RowSums keeps row r
+};
+template <int t>
+inline RowScales row_scales(V scales) {
+  return {widen_low_i8(
+      shuffle_bytes(scales, bytes(4 * t, 4 * t, 4 * t + 1, 4 * t + 1, 4 * t + 2, 4 * t + 2,
+                                  4 * t + 3, 4 * t + 3, -1, -1, -1, -1, -1, -1, -1, -1)))};
+}
+inline V scaled_row_totals(RowSums s, RowScales k) {
+  return madd_i16(s.pairs, k.pairs);
+}
+inline V twice_scaled(RowScales k, int16_t a) {
+  return madd_i16(k.pairs, splat_i16(a));
+}
 #endif
+
+// Sub-block scales for RowSums (K-quants scale every 16 values of a row):
+//   row_scales<t>(scales): bytes 4t to 4t + 3 of `scales` (row r's scale in byte 4t + r).
+//   scaled_row_totals(s, k): lane r = row r's total times its scale. The products in s must
+//     fit their lanes once scaled: at most row_vectors_per_sum() of them.
+//   twice_scaled(k, a): lane r = 2 * row r's scale * a, for |a| below 16384.
 
 // simd::keep_order for a RowSums.
 inline void keep_order(const RowSums& s) {

@@ -8,14 +8,18 @@
 // quant bytes as in the file. Q5_K (4 x 176 bytes) has each row's 32 bytes of fifth bits
 // between the scales and the quants.
 //
-// Q6_K group (4 x 210 bytes): the rows' d, their 16 scales each, then each row's 256 quants
-// re-encoded so that 64 of them come out of three 16-byte vectors in 11 operations, about half
-// of what the file's nibbles and 2-bit fields take: for the values v[0..63] of a 64-value
-// chunk, byte i of vectors a, b, c holds v[i], v[16 + i], v[32 + i] in its low six bits and
-// bits 0-1, 2-3, 4-5 of v[48 + i] on top.
+// Q6_K group (4 x 210 bytes): the rows' d, their 16 scales each (scale s of row r at byte
+// 4s + r, so that a sub-block's four scales are adjacent), then the quants as the legacy types
+// keep them (legacy_quants.h): "row vectors" c of 16 bytes, holding values 4c to 4c + 3 of each
+// row, row r in bytes 4r to 4r + 3, so that products with four activations repeated for every
+// row land in lanes of one row (simd::RowSums) and each activation load serves four rows. The
+// four row vectors of a 16-value sub-block take 48 bytes: vectors a, b, c hold row vectors
+// 4s, 4s + 1, 4s + 2 in their low six bits and bits 0-1, 2-3, 4-5 of row vector 4s + 3 on top.
 #include "quant/rows_of_4_k.h"
 
+#include <algorithm>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "core/simd128.h"
@@ -121,53 +125,57 @@ template <int N>
 void rows4_q6_k(const uint8_t* g, const uint8_t* x, size_t stride, int64_t n, float* out,
                 size_t out_stride) {
   using namespace simd;
-  const V low6 = splat_i8(63), bits_2_3 = splat_i8(0x0C), bits_4_5 = splat_i8(0x30);
+  // Held, or V8 builds each mask afresh at every use in the loop.
+  const V low6 = held(splat_i8(63)), bits_0_1 = held(splat_i8(0x03));
+  const V bits_2_3 = held(splat_i8(0x0C)), bits_4_5 = held(splat_i8(0x30));
+  constexpr int kPerSum = std::min(4, row_vectors_per_sum(63));
   F acc[N];
   for (auto& a : acc) a = zero_f32();
   for (int64_t b = 0; b < n / 256; ++b, g += 4 * kQ6KBytes) {
-    const F d = halves_to_f32(widen_low_u16(load64(g)));
-    alignas(16) int16_t scale[64];  // row r's scale i at 16r + i
-    for (int r = 0; r < 4; ++r) {
-      const V row_scales = load(g + 8 + 16 * r);
-      store_i16(scale + 16 * r, widen_low_i8(row_scales));
-      store_i16(scale + 16 * r + 8, widen_high_i8(row_scales));
-    }
-    V sumi[N][4];
-    for (auto& row_sums : sumi) {
-      for (auto& v : row_sums) v = zero();
-    }
-    for (int j = 0; j < 4; ++j) {
-      PIPIT_ROLLED
-      for (int r = 0; r < 4; ++r) {
-        const uint8_t* q = g + 72 + 192 * r + 48 * j;
-        const V va = load(q), vb = load(q + 16), vc = load(q + 32);
-        const V v0 = bit_and(va, low6), v1 = bit_and(vb, low6), v2 = bit_and(vc, low6);
-        const V v3 = bit_or(bit_or(shr_u8<6>(va), bit_and(shr_u8<4>(vb), bits_2_3)),
-                            bit_and(shr_u8<2>(vc), bits_4_5));
-        const int16_t* s = scale + 16 * r + 4 * j;
-        const V s0 = splat_i16(s[0]), s1 = splat_i16(s[1]);
-        const V s2 = splat_i16(s[2]), s3 = splat_i16(s[3]);
+    const BlockQ8_K* ys[N];
+    for (int k = 0; k < N; ++k) ys[k] = &block_of<BlockQ8_K>(x, stride, k, b);
+    // sums: lane r = row r's scaled sum of quant * activation; offsets: twice its scaled sum of
+    // activations, to take the quants' +32 back out.
+    V sums[N], offsets[N];
+    for (int k = 0; k < N; ++k) sums[k] = offsets[k] = zero();
+    PIPIT_ROLLED
+    for (int q = 0; q < 4; ++q) {
+      const V scales = load(g + 8 + 16 * q);
+      const uint8_t* quants = g + 72 + 192 * q;
+      const auto sub_block = [&]<int t>(std::integral_constant<int, t>) {
+        const int s = 4 * q + t;
+        const RowScales row_scale = row_scales<t>(scales);
+        const uint8_t* v = quants + 48 * t;
+        const V va = load(v), vb = load(v + 16), vc = load(v + 32);
+        // 16-bit shifts: what crosses in from the byte above lands outside each mask.
+        const V w[4] = {
+            bit_and(va, low6), bit_and(vb, low6), bit_and(vc, low6),
+            bit_or(bit_or(bit_and(shr_u16<6>(va), bits_0_1), bit_and(shr_u16<4>(vb), bits_2_3)),
+                   bit_and(shr_u16<2>(vc), bits_4_5))};
+        RowWeights rw[4];
+        for (int c = 0; c < 4; ++c) rw[c] = row_weights(w[c]);
         for (int k = 0; k < N; ++k) {
-          const int8_t* xq = block_of<BlockQ8_K>(x, stride, k, b).qs + 64 * j;
-          V sum = madd_i16(dot_u7_pairs(v0, load(xq)), s0);
-          sum = add_i32(sum, madd_i16(dot_u7_pairs(v1, load(xq + 16)), s1));
-          sum = add_i32(sum, madd_i16(dot_u7_pairs(v2, load(xq + 32)), s2));
-          sum = add_i32(sum, madd_i16(dot_u7_pairs(v3, load(xq + 48)), s3));
-          sumi[k][r] = add_i32(sumi[k][r], sum);
+          const int8_t* xs = ys[k]->qs + 16 * s;
+          for (int first = 0; first < 4; first += kPerSum) {
+            RowSums p = row_products(rw[first], load4_splat(xs + 4 * first));
+            for (int c = first + 1; c < first + kPerSum; ++c) {
+              p = add(p, row_products(rw[c], load4_splat(xs + 4 * c)));
+            }
+            sums[k] = add_i32(sums[k], scaled_row_totals(p, row_scale));
+          }
+          offsets[k] = add_i32(offsets[k], twice_scaled(row_scale, ys[k]->bsums[s]));
+          keep_order(sums[k]);
         }
-      }
+      };
+      sub_block(std::integral_constant<int, 0>{});
+      sub_block(std::integral_constant<int, 1>{});
+      sub_block(std::integral_constant<int, 2>{});
+      sub_block(std::integral_constant<int, 3>{});
     }
+    const F d = halves_to_f32(widen_low_u16(load64(g)));
     for (int k = 0; k < N; ++k) {
-      const auto& y = block_of<BlockQ8_K>(x, stride, k, b);
-      const V sums_lo = load(y.bsums), sums_hi = load(y.bsums + 8);
-      // The quants are stored 32 too high: take 32 times each group's scaled sum back out.
-      for (int r = 0; r < 4; ++r) {
-        const V offset = add_i32(madd_i16(sums_lo, load(scale + 16 * r)),
-                                 madd_i16(sums_hi, load(scale + 16 * r + 8)));
-        sumi[k][r] = sub_i32(sumi[k][r], shl_i32<5>(offset));
-      }
-      const V rows = reduce4(sumi[k][0], sumi[k][1], sumi[k][2], sumi[k][3]);
-      acc[k] = mul_add_f32(to_f32(rows), mul_f32(d, splat_f32(y.d)), acc[k]);
+      const V rows = sub_i32(sums[k], shl_i32<4>(offsets[k]));
+      acc[k] = mul_add_f32(to_f32(rows), mul_f32(d, splat_f32(ys[k]->d)), acc[k]);
     }
   }
   for (int k = 0; k < N; ++k) store_f32(out + k * out_stride, acc[k]);
@@ -204,29 +212,6 @@ void q6_k_values_to_file(const uint8_t v[256], uint8_t* block) {
   }
 }
 
-// The group's encoding (see the top of this file), 192 bytes.
-void q6_k_values_to_group(const uint8_t v[256], uint8_t* q) {
-  for (int j = 0; j < 4; ++j, v += 64, q += 48) {
-    for (int i = 0; i < 16; ++i) {
-      q[i] = static_cast<uint8_t>(v[i] | ((v[48 + i] & 3) << 6));
-      q[16 + i] = static_cast<uint8_t>(v[16 + i] | (((v[48 + i] >> 2) & 3) << 6));
-      q[32 + i] = static_cast<uint8_t>(v[32 + i] | ((v[48 + i] >> 4) << 6));
-    }
-  }
-}
-
-void q6_k_values_from_group(const uint8_t* q, uint8_t v[256]) {
-  for (int j = 0; j < 4; ++j, v += 64, q += 48) {
-    for (int i = 0; i < 16; ++i) {
-      v[i] = q[i] & 63;
-      v[16 + i] = q[16 + i] & 63;
-      v[32 + i] = q[32 + i] & 63;
-      v[48 + i] =
-          static_cast<uint8_t>((q[i] >> 6) | ((q[16 + i] >> 6) << 2) | ((q[32 + i] >> 6) << 4));
-    }
-  }
-}
-
 int block_bytes_of(TensorType type) {
   switch (type) {
     case TensorType::Q4_K:
@@ -251,12 +236,23 @@ void to_group(TensorType type, const uint8_t* const rows[4], uint8_t* out) {
     }
     return;
   }
+  uint8_t v[4][256];
   for (int r = 0; r < 4; ++r) {
     std::memcpy(out + 2 * r, rows[r] + 208, 2);
-    std::memcpy(out + 8 + 16 * r, rows[r] + 192, 16);
-    uint8_t v[256];
-    q6_k_values_from_file(rows[r], v);
-    q6_k_values_to_group(v, out + 72 + 192 * r);
+    for (int s = 0; s < 16; ++s) out[8 + 4 * s + r] = rows[r][192 + s];
+    q6_k_values_from_file(rows[r], v[r]);
+  }
+  for (int s = 0; s < 16; ++s) {
+    uint8_t* q = out + 72 + 48 * s;
+    for (int r = 0; r < 4; ++r) {
+      const uint8_t* sub_block = v[r] + 16 * s;
+      for (int i = 0; i < 4; ++i) {
+        const int top = sub_block[12 + i];
+        q[4 * r + i] = static_cast<uint8_t>(sub_block[i] | (top & 3) << 6);
+        q[16 + 4 * r + i] = static_cast<uint8_t>(sub_block[4 + i] | ((top >> 2) & 3) << 6);
+        q[32 + 4 * r + i] = static_cast<uint8_t>(sub_block[8 + i] | (top >> 4) << 6);
+      }
+    }
   }
 }
 
@@ -272,9 +268,19 @@ void from_group(TensorType type, const uint8_t* in, int r, uint8_t* block) {
     return;
   }
   std::memcpy(block + 208, in + 2 * r, 2);
-  std::memcpy(block + 192, in + 8 + 16 * r, 16);
   uint8_t v[256];
-  q6_k_values_from_group(in + 72 + 192 * r, v);
+  for (int s = 0; s < 16; ++s) {
+    block[192 + s] = in[8 + 4 * s + r];
+    const uint8_t* q = in + 72 + 48 * s;
+    uint8_t* sub_block = v + 16 * s;
+    for (int i = 0; i < 4; ++i) {
+      const int a = q[4 * r + i], b = q[16 + 4 * r + i], c = q[32 + 4 * r + i];
+      sub_block[i] = static_cast<uint8_t>(a & 63);
+      sub_block[4 + i] = static_cast<uint8_t>(b & 63);
+      sub_block[8 + i] = static_cast<uint8_t>(c & 63);
+      sub_block[12 + i] = static_cast<uint8_t>((a >> 6) | (b >> 6) << 2 | (c >> 6) << 4);
+    }
+  }
   q6_k_values_to_file(v, block);
 }
 
