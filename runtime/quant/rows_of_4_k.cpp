@@ -1,6 +1,6 @@
 // Layout::kRowsOf4 for Q4_K, Q5_K and Q6_K. Per super-block position a group holds the four rows'
 // scales together, so that one SIMD pass converts their f16 scales and unpacks their sub-block
-// scales, then each row's quants. One pass over a group computes four rows while loading each
+// scales, then the quants. One pass over a group computes four rows while loading each
 // activation block once, and scales the four rows' integer sums with one float operation.
 //
 // Q4_K group (4 x 144 bytes): the rows' d (f16), their dmin, their 12 packed scale bytes as
@@ -27,10 +27,10 @@
 #include "quant/k_scales.h"
 #include "quant/quant_simd.h"
 
-// Compiling for WebAssembly, where registers are not its concern, clang unrolls the loop over a
-// group's four rows and loads all their quants and scales at the top; V8 then spills most of
-// them to the stack. Kept rolled, the loop body fits x86's 16 vector registers: relaxed-SIMD
-// decoding of Q6_K ran 1.75x faster.
+// Compiling for WebAssembly, where registers are not its concern, clang unrolls the Q4_K and
+// Q5_K kernels' loop over a group's four rows and loads all their quants and scales at the top;
+// V8 then spills most of them to the stack. Kept rolled, the loop body fits x86's 16 vector
+// registers (when Q6_K had such a loop, its relaxed-SIMD decoding ran 1.75x faster rolled).
 #if defined(__wasm__)
 #define PIPIT_ROLLED _Pragma("clang loop unroll(disable)")
 #else
@@ -138,7 +138,6 @@ void rows4_q6_k(const uint8_t* g, const uint8_t* x, size_t stride, int64_t n, fl
     // activations, to take the quants' +32 back out.
     V sums[N], offsets[N];
     for (int k = 0; k < N; ++k) sums[k] = offsets[k] = zero();
-    PIPIT_ROLLED
     for (int q = 0; q < 4; ++q) {
       const V scales = load(g + 8 + 16 * q);
       const uint8_t* quants = g + 72 + 192 * q;
