@@ -143,12 +143,9 @@ inline V widen_low_u16(V v) {
 inline V widen_high_u16(V v) {
   return wasm_u32x4_extend_high_u16x8(v);
 }
-// Sign-extends the low or high eight of sixteen int8 lanes to int16.
+// Sign-extends the low eight of sixteen int8 lanes to int16.
 inline V widen_low_i8(V v) {
   return wasm_i16x8_extend_low_i8x16(v);
-}
-inline V widen_high_i8(V v) {
-  return wasm_i16x8_extend_high_i8x16(v);
 }
 inline F add_f32(F a, F b) {
   return wasm_f32x4_add(a, b);
@@ -351,9 +348,6 @@ inline V widen_high_u16(V v) {
 }
 inline V widen_low_i8(V v) {
   return _mm_cvtepi8_epi16(v);
-}
-inline V widen_high_i8(V v) {
-  return _mm_cvtepi8_epi16(_mm_unpackhi_epi64(v, v));
 }
 inline F add_f32(F a, F b) {
   return _mm_add_ps(a, b);

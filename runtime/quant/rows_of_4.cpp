@@ -4,7 +4,6 @@
 // each product of a row vector with four activations lands in lanes of one row, so that one
 // multiply-add scales all four rows' sums.
 #include <algorithm>
-#include <array>
 #include <bit>
 #include <cstring>
 #include <vector>
@@ -37,70 +36,26 @@ constexpr BlockShape shape_of() {
   return {(T::kHasMin ? 4 : 2) + T::kQuantBytes, T::kHasMin ? 2 : 1, T::kFiveBits};
 }
 
-// Value v of a row is byte v % 4 of row vector v / 4, so byte k of the row's mask of fifth
-// bits (values 8k to 8k + 7) goes to bits 2k and 2k + 1 of the row's four bytes of a plane
-// whose bit c of byte i is the fifth bit of byte i of row vector c. The table gives those
-// bits, as a little-endian word, for every mask byte: the plane is made for every Q5 matrix of
-// a model at load, and a bit at a time took most of a load.
-constexpr std::array<uint32_t, 256> kPlaneBitsOfMaskByte = [] {
-  std::array<uint32_t, 256> bits{};
-  for (int byte = 0; byte < 256; ++byte) {
-    for (int b = 0; b < 8; ++b) {
-      if ((byte >> b) & 1) bits[byte] |= 1u << (8 * (b % 4) + b / 4);
-    }
+// Row r's Q5 quants (the file's mask of fifth bits, then nibbles) written into a block
+// position of the four-row layout: its four bytes of the low-bit vector and of each packed
+// vector (legacy_quants.h). Whole values come from the row kernels' own five_bits(); each
+// value of 16-31 gives its top three bits to the packed byte (hi << 3 puts bits 2-4 at 5-7,
+// and values below 32 send nothing into the next byte) and its low two to the low bits.
+void write_five_bit_row(const uint8_t* quants, const LegacyMasks& masks, int r, uint8_t* out) {
+  using namespace simd;
+  const Quants32 values = five_bits(quants, masks);
+  alignas(16) uint8_t packed[16], low[16];
+  store(packed,
+        bit_or(values.lo, bit_and(shl_u16<3>(values.hi), splat_i8(static_cast<int8_t>(0xE0)))));
+  store(low, bit_and(values.hi, splat_i8(0x03)));
+  uint32_t low_bits = 0;
+  for (int m = 0; m < 4; ++m) {
+    std::memcpy(out + kLowBitsBytes + 16 * m + 4 * r, packed + 4 * m, 4);
+    uint32_t pair_low_bits;
+    std::memcpy(&pair_low_bits, low + 4 * m, 4);
+    low_bits |= pair_low_bits << (2 * m);
   }
-  return bits;
-}();
-
-void write_plane_bytes_of_row(uint32_t fifth_bits, uint8_t* row_bytes) {
-  uint32_t word = 0;
-  for (int k = 0; k < 4; ++k)
-    word |= kPlaneBitsOfMaskByte[(fifth_bits >> (8 * k)) & 0xFF] << (2 * k);
-  for (int j = 0; j < 4; ++j) row_bytes[j] = static_cast<uint8_t>(word >> (8 * j));
-}
-
-// Bit c of every byte of the plane, moved to bit 4 by a 16-bit shift (at most 4 left or 3
-// right, so bit 4 of each byte still comes from that byte) and masked.
-template <int c>
-simd::V fifth_bits_of_vector(simd::V plane, simd::V fifth_bit) {
-  using namespace simd;
-  if constexpr (c < 4) {
-    return bit_and(shl_u16<4 - c>(plane), fifth_bit);
-  } else if constexpr (c == 4) {
-    return bit_and(plane, fifth_bit);
-  } else {
-    return bit_and(shr_u16<c - 4>(plane), fifth_bit);
-  }
-}
-
-// Nibble pair m and the plane's fifth bits become packed vector m and its share of the low
-// bits (legacy_quants.h): whole quants lo and hi of row vectors m and m + 4, then hi's top
-// three bits above lo (hi << 3 puts bits 2-4 at 5-7; hi is below 32, so nothing crosses into
-// the next byte) and its low two at bits 2m, 2m + 1.
-template <int m>
-void pack_pair(simd::V plane, uint8_t* pair, simd::V* low_bits) {
-  using namespace simd;
-  const V nibble = splat_i8(0x0F), fifth_bit = splat_i8(0x10);
-  const V p = load(pair);
-  const V lo = bit_or(bit_and(p, nibble), fifth_bits_of_vector<m>(plane, fifth_bit));
-  const V hi =
-      bit_or(bit_and(shr_u16<4>(p), nibble), fifth_bits_of_vector<m + 4>(plane, fifth_bit));
-  store(pair, bit_or(lo, bit_and(shl_u16<3>(hi), splat_i8(static_cast<int8_t>(0xE0)))));
-  *low_bits = bit_or(*low_bits, shl_u16<2 * m>(bit_and(hi, splat_i8(0x03))));
-}
-
-// A Q5 block position of four rows, written as a plane of fifth bits and four nibble pairs,
-// rewritten in place as the low-bit vector and four packed vectors.
-void pack_five_bits(uint8_t* quants) {
-  using namespace simd;
-  const V plane = load(quants);
-  uint8_t* pairs = quants + kLowBitsBytes;
-  V low_bits = zero();
-  pack_pair<0>(plane, pairs, &low_bits);
-  pack_pair<1>(plane, pairs + 16, &low_bits);
-  pack_pair<2>(plane, pairs + 32, &low_bits);
-  pack_pair<3>(plane, pairs + 48, &low_bits);
-  store(quants, low_bits);
+  std::memcpy(out + 4 * r, &low_bits, 4);
 }
 
 // Row `lane`'s Q5 quants as the file has them (a 32-bit mask of fifth bits, bit j for value
@@ -230,6 +185,7 @@ constexpr Rows4Fn rows4_entry = for_groups<rows4<T, 1>, rows4<T, 2>, rows4<T, 3>
 template <BlockShape kShape>
 void interleave_groups(const Matrix& w, uint8_t* data) {
   const int64_t blocks = w.cols / 32;
+  const LegacyMasks masks;
   rewrite_groups_of_4(w, data, [&](uint8_t* out, const uint8_t* original) {
     const uint8_t* row[4];
     for (int r = 0; r < 4; ++r) row[r] = original + r * w.row_bytes;
@@ -239,20 +195,14 @@ void interleave_groups(const Matrix& w, uint8_t* data) {
       }
       const uint8_t* quants[4];
       for (int r = 0; r < 4; ++r) quants[r] = row[r] + 2 * kShape.halves;
-      uint8_t* const quants_out = out;
       if constexpr (kShape.five_bits) {
-        for (int r = 0; r < 4; ++r) {
-          uint32_t fifth_bits;
-          std::memcpy(&fifth_bits, quants[r], 4);
-          write_plane_bytes_of_row(fifth_bits, out + 4 * r);
-          quants[r] += 4;
+        for (int r = 0; r < 4; ++r) write_five_bit_row(quants[r], masks, r, out);
+        out += kLowBitsBytes + 4 * kShape.vector_bytes();
+      } else {
+        for (int m = 0; m < kShape.vector_bytes() / 4; ++m) {
+          for (int r = 0; r < 4; ++r, out += 4) std::memcpy(out, quants[r] + 4 * m, 4);
         }
-        out += kLowBitsBytes;
       }
-      for (int m = 0; m < kShape.vector_bytes() / 4; ++m) {
-        for (int r = 0; r < 4; ++r, out += 4) std::memcpy(out, quants[r] + 4 * m, 4);
-      }
-      if constexpr (kShape.five_bits) pack_five_bits(quants_out);
       for (int r = 0; r < 4; ++r) row[r] += kShape.block_bytes;
     }
   });

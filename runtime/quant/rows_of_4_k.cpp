@@ -129,6 +129,7 @@ void rows4_q6_k(const uint8_t* g, const uint8_t* x, size_t stride, int64_t n, fl
   const V low6 = held(splat_i8(63)), bits_0_1 = held(splat_i8(0x03));
   const V bits_2_3 = held(splat_i8(0x0C)), bits_4_5 = held(splat_i8(0x30));
   constexpr int kPerSum = std::min(4, row_vectors_per_sum(63));
+  static_assert(4 % kPerSum == 0, "a sub-block's four row vectors split into whole sums");
   F acc[N];
   for (auto& a : acc) a = zero_f32();
   for (int64_t b = 0; b < n / 256; ++b, g += 4 * kQ6KBytes) {
