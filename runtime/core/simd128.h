@@ -174,6 +174,14 @@ inline V dot_u7_pairs(V u, V x) {
   return wasm_i16x8_add(wasm_i16x8_extmul_low_i8x16(u, x), wasm_i16x8_extmul_high_i8x16(u, x));
 #endif
 }
+#if defined(__wasm_relaxed_simd__)
+// i32x4.relaxed_dot_i8x16_i7x16_add_s, which Emscripten 3.1.6's binaryen cannot carry (it
+// reads the opcode by an early draft's meaning and breaks the module): the C++ calls this
+// import, and web/scripts/relaxed-dot-add.mjs turns every call into the instruction after
+// linking. The engines' JS side of it (bindings/relaxed_dot_add.js) is never called.
+extern "C" __attribute__((import_module("env"), import_name("pipit_relaxed_dot_add"), const)) V
+pipit_relaxed_dot_add(V x, V u, V acc);
+#endif
 // Four int32 lanes: pairs of int16 lanes multiplied and added (widening before the add).
 inline V madd_i16(V a, V b) {
   return wasm_i32x4_dot_i16x8(a, b);

@@ -71,8 +71,8 @@ inline simd::V dot_signed(Quants32 q, simd::V x0, simd::V x1) {
   // Five operations per 16 values where the SIMD128 path (two extended multiplies, an add and
   // a widening add) takes about ten on x64. A product pair can reach 2 * 127 * 127, so each
   // half is widened on its own.
-  return add_i32(row_totals(signed_row_products(signed_row_weights(q.lo), x0)),
-                 row_totals(signed_row_products(signed_row_weights(q.hi), x1)));
+  return add_i32(RowProducts::totals(RowProducts::signed_products(signed_row_weights(q.lo), x0)),
+                 RowProducts::totals(RowProducts::signed_products(signed_row_weights(q.hi), x1)));
 #else
   return add_i32(dot_i8(q.lo, x0), dot_i8(q.hi, x1));
 #endif
@@ -145,7 +145,7 @@ struct Q5_1Quants {
 // Layout::kRowsOf4 (rows_of_4.cpp) keeps each block position of four rows as eight "row
 // vectors": vector c holds values 4c to 4c + 3 of each row, row r in bytes 4r to 4r + 3, so
 // its products with activation values 4c to 4c + 3 (repeated by load4_splat) fall into lanes
-// of one row each (simd::RowSums) and a block needs no exchange between rows. Q8_0 stores the
+// of one row each (quant_simd.h) and a block needs no exchange between rows. Q8_0 stores the
 // eight vectors as they are. Q4 stores four vectors of nibble pairs: byte i of pair vector m
 // holds byte i of vector m in its low nibble and of vector m + 4 in its high nibble, which
 // keeps the file's own pairing of values j and 16 + j. Q5 stores a vector of low bits, then
@@ -188,33 +188,43 @@ inline simd::RowWeights row_weights_of(simd::V w) {
   return T::kUnsigned ? simd::row_weights(w) : simd::signed_row_weights(w);
 }
 
-// How many row vectors' products one RowSums adds before they widen to int32.
-template <typename T>
+// How many row vectors' products one P::Sums adds before they widen to int32.
+template <typename P, typename T>
 constexpr int kProductsPerSum = [] {
-  constexpr int limit = simd::row_vectors_per_sum(T::kLargestQuant);
+  constexpr int limit = P::per_sum(T::kLargestQuant);
   static_assert(limit >= 1);
   return limit >= 8 ? 8 : limit >= 4 ? 4 : limit >= 2 ? 2 : 1;
 }();
 
-// Row vector c's products with activation values 4c to 4c + 3.
-template <typename T>
-inline simd::RowSums products_of(simd::RowWeights w, const int8_t* x, int c) {
+// Row vector c's products with activation values 4c to 4c + 3, alone or added to `sums`.
+template <typename P, typename T>
+PIPIT_ALWAYS_INLINE inline typename P::Sums products_of(simd::RowWeights w, const int8_t* x,
+                                                        int c) {
   const simd::V x4 = simd::load4_splat(x + 4 * c);
-  return T::kUnsigned ? simd::row_products(w, x4) : simd::signed_row_products(w, x4);
+  return T::kUnsigned ? P::products(w, x4) : P::signed_products(w, x4);
+}
+template <typename P, typename T>
+PIPIT_ALWAYS_INLINE inline typename P::Sums add_products_of(typename P::Sums sums,
+                                                            simd::RowWeights w, const int8_t* x,
+                                                            int c) {
+  const simd::V x4 = simd::load4_splat(x + 4 * c);
+  return T::kUnsigned ? P::add_products(sums, w, x4) : P::add_signed_products(sums, w, x4);
 }
 
 // Lane r: row r's sum of quant * activation over the block (before the offset), from the
 // RowWeights of the block's row vectors. Products add as long as their lanes can hold them,
 // then widen.
-template <typename T>
-inline simd::V row_totals_of_block(const simd::RowWeights w[kRowVectors], const int8_t* x) {
+template <typename P, typename T>
+PIPIT_ALWAYS_INLINE inline simd::V row_totals_of_block(const simd::RowWeights w[kRowVectors],
+                                                       const int8_t* x) {
   using namespace simd;
-  constexpr int kPerSum = kProductsPerSum<T>;
+  constexpr int kPerSum = kProductsPerSum<P, T>;
   V total = zero();
   for (int first = 0; first < kRowVectors; first += kPerSum) {
-    RowSums sums = products_of<T>(w[first], x, first);
-    for (int c = first + 1; c < first + kPerSum; ++c) sums = add(sums, products_of<T>(w[c], x, c));
-    total = first == 0 ? row_totals(sums) : add_i32(total, row_totals(sums));
+    typename P::Sums sums = products_of<P, T>(w[first], x, first);
+    for (int c = first + 1; c < first + kPerSum; ++c)
+      sums = add_products_of<P, T>(sums, w[c], x, c);
+    total = first == 0 ? P::totals(sums) : add_i32(total, P::totals(sums));
   }
   return total;
 }
@@ -225,27 +235,29 @@ inline simd::V row_totals_of_block(const simd::RowWeights w[kRowVectors], const 
 // first. With all eight row vectors of two blocks live at once Node 20's V8 spilled most of
 // them to the stack and ran the Q8_0 and Q5_0 kernels at half speed; Chromium's spilled less,
 // and gains 5-12% on the 4- and 5-bit types.
-template <typename T, int N>
-inline void row_totals_streamed(const uint8_t* quants, const LegacyMasks& masks,
-                                const int8_t* const x[N], simd::V totals[N]) {
+template <typename P, typename T, int N>
+PIPIT_ALWAYS_INLINE inline void row_totals_streamed(const uint8_t* quants, const LegacyMasks& masks,
+                                                    const int8_t* const x[N], simd::V totals[N]) {
   using namespace simd;
-  constexpr int kPerSum = kProductsPerSum<T>;
+  constexpr int kPerSum = kProductsPerSum<P, T>;
   const V low_bits = T::kFiveBits ? load(quants) : zero();
   const uint8_t* pairs = quants + (T::kFiveBits ? kLowBitsBytes : 0);
-  RowSums sums[N];
-  for (int k = 0; k < N; ++k) totals[k] = zero();
+  typename P::Sums sums[N];
   int taken = 0;  // a constant at every step once the calls below are inlined
-  const auto take = [&](V vector, int c) {
+  const auto take = [&](V vector, int c) PIPIT_ALWAYS_INLINE {
     const RowWeights w = row_weights_of<T>(vector);
     for (int k = 0; k < N; ++k) {
-      const RowSums products = products_of<T>(w, x[k], c);
-      sums[k] = taken % kPerSum == 0 ? products : add(sums[k], products);
-      if ((taken + 1) % kPerSum == 0) totals[k] = add_i32(totals[k], row_totals(sums[k]));
+      sums[k] = taken % kPerSum == 0 ? products_of<P, T>(w, x[k], c)
+                                     : add_products_of<P, T>(sums[k], w, x[k], c);
+      if ((taken + 1) % kPerSum == 0) {
+        totals[k] =
+            taken + 1 == kPerSum ? P::totals(sums[k]) : add_i32(totals[k], P::totals(sums[k]));
+      }
     }
     ++taken;
   };
   // Vectors m and m + 4 come from one nibble pair, so they meet the sums one after the other.
-  const auto pair = [&]<int m>(std::integral_constant<int, m>) {
+  const auto pair = [&]<int m>(std::integral_constant<int, m>) PIPIT_ALWAYS_INLINE {
     if constexpr (T::kQuantBytes == 32) {
       take(load(quants + 16 * m), m);
       take(load(quants + 16 * (m + 4)), m + 4);
@@ -258,7 +270,7 @@ inline void row_totals_streamed(const uint8_t* quants, const LegacyMasks& masks,
     // Q8_0's vectors need no unpacking, and a store after every pair made Chromium's V8
     // slower than after every second one (Node 20's V8 was faster with every pair).
     if (T::kQuantBytes != 32 || m % 2 == 1) {
-      for (int k = 0; k < N; ++k) keep_order(sums[k]);
+      for (int k = 0; k < N; ++k) keep_order_sums(sums[k]);
     }
   };
   pair(std::integral_constant<int, 0>{});

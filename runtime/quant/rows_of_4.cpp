@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <bit>
 #include <cstring>
+#include <optional>
 #include <vector>
 
 #include "core/f16.h"
@@ -104,9 +105,9 @@ bool legacy_shape(TensorType type, BlockShape* shape) {
 // Block b's share of the dot products of the group's rows with activation rows 0 to N - 1: the
 // block's row vectors unpack once for all tokens; the offset correction and the minimums are
 // the same for the four rows of a token, so they apply once to all four lanes.
-template <typename T, int N>
-void block_terms(const uint8_t* gb, const uint8_t* x, size_t stride, int64_t b,
-                 const LegacyMasks& masks, simd::F terms[N]) {
+template <typename P, typename T, int N>
+PIPIT_ALWAYS_INLINE inline void block_terms(const uint8_t* gb, const uint8_t* x, size_t stride,
+                                            int64_t b, const LegacyMasks& masks, simd::F terms[N]) {
   using namespace simd;
   constexpr int kHeader = T::kHasMin ? 16 : 8;
   // Scaled back once per block, for all tokens: a scalar multiply per token costs V8 four
@@ -130,7 +131,7 @@ void block_terms(const uint8_t* gb, const uint8_t* x, size_t stride, int64_t b,
     const int8_t* xs[N];
     for (int k = 0; k < N; ++k) xs[k] = ys[k]->qs;
     V sums[N];
-    row_totals_streamed<T, N>(gb + kHeader, masks, xs, sums);
+    row_totals_streamed<P, T, N>(gb + kHeader, masks, xs, sums);
     // The scales are read after the quants, when the registers the products used are free.
     const F dw = halves(0);
     const F min = T::kHasMin ? halves(8) : zero_f32();
@@ -144,7 +145,7 @@ void block_terms(const uint8_t* gb, const uint8_t* x, size_t stride, int64_t b,
     for (int c = 0; c < kRowVectors; ++c) w[c] = row_weights_of<T>(quants[c]);
     const F dw = halves(0);
     for (int k = 0; k < N; ++k)
-      terms[k] = term(row_totals_of_block<T>(w, ys[k]->qs), *ys[k], dw, zero_f32());
+      terms[k] = term(row_totals_of_block<P, T>(w, ys[k]->qs), *ys[k], dw, zero_f32());
   }
 }
 
@@ -152,7 +153,7 @@ void block_terms(const uint8_t* gb, const uint8_t* x, size_t stride, int64_t b,
 // accumulators are the loop's only carried values, and V8 may keep them in stack slots, where
 // each update waits for a store to be forwarded to the next load: two blocks' terms are added
 // before they meet the accumulators, which halves how often a block waits.
-template <typename T, int N>
+template <typename P, typename T, int N>
 void rows4(const uint8_t* g, const uint8_t* x, size_t stride, int64_t n, float* out,
            size_t out_stride) {
   using namespace simd;
@@ -164,20 +165,21 @@ void rows4(const uint8_t* g, const uint8_t* x, size_t stride, int64_t n, float* 
   int64_t b = 0;
   for (; b + 2 <= blocks; b += 2) {
     F first[N], second[N];
-    block_terms<T, N>(g + b * kBlockBytes, x, stride, b, masks, first);
-    block_terms<T, N>(g + (b + 1) * kBlockBytes, x, stride, b + 1, masks, second);
+    block_terms<P, T, N>(g + b * kBlockBytes, x, stride, b, masks, first);
+    block_terms<P, T, N>(g + (b + 1) * kBlockBytes, x, stride, b + 1, masks, second);
     for (int k = 0; k < N; ++k) acc[k] = add_f32(acc[k], add_f32(first[k], second[k]));
   }
   if (b < blocks) {
     F last[N];
-    block_terms<T, N>(g + b * kBlockBytes, x, stride, b, masks, last);
+    block_terms<P, T, N>(g + b * kBlockBytes, x, stride, b, masks, last);
     for (int k = 0; k < N; ++k) acc[k] = add_f32(acc[k], last[k]);
   }
   for (int k = 0; k < N; ++k) store_f32(out + k * out_stride, acc[k]);
 }
 
-template <typename T>
-constexpr Rows4Fn rows4_entry = for_groups<rows4<T, 1>, rows4<T, 2>, rows4<T, 3>, rows4<T, 4>>;
+template <typename P, typename T>
+constexpr Rows4Fn rows4_entry =
+    for_groups<rows4<P, T, 1>, rows4<P, T, 2>, rows4<P, T, 3>, rows4<P, T, 4>>;
 
 // Rewrites every group of four rows in place. The block shape is a constant so that each copy
 // compiles to a few loads and stores: a WASM build without bulk memory would otherwise call
@@ -208,23 +210,74 @@ void interleave_groups(const Matrix& w, uint8_t* data) {
   });
 }
 
-}  // namespace
-
-Rows4Fn rows4_kernel(TensorType type) {
+template <typename P>
+Rows4Fn rows4_kernel_of(TensorType type) {
   switch (type) {
     case TensorType::Q8_0:
-      return rows4_entry<Q8_0Quants>;
+      return rows4_entry<P, Q8_0Quants>;
     case TensorType::Q4_0:
-      return rows4_entry<Q4_0Quants>;
+      return rows4_entry<P, Q4_0Quants>;
     case TensorType::Q5_0:
-      return rows4_entry<Q5_0Quants>;
+      return rows4_entry<P, Q5_0Quants>;
     case TensorType::Q4_1:
-      return rows4_entry<Q4_1Quants>;
+      return rows4_entry<P, Q4_1Quants>;
     case TensorType::Q5_1:
-      return rows4_entry<Q5_1Quants>;
+      return rows4_entry<P, Q5_1Quants>;
     default:
       return rows4_k_kernel(type);
   }
+}
+
+#if defined(__wasm_relaxed_simd__)
+// Relaxed SIMD leaves a dot-add of bytes above 127 to the engine, and the answer tells how the
+// engine computes it: with 255 * 127 in every product, vpdpbusd (x64 with AVX-VNNI) gives
+// 4 * 255 * 127 a lane and Arm's sdot 4 * -127, both one instruction. x64 without AVX-VNNI
+// (pmaddubsw, pmaddwd) saturates each pair at 32767 and gives 65534. Any other answer keeps
+// RowProducts too: Node 20's baseline compiler (behind --experimental-wasm-relaxed-simd)
+// doubles every sum, and gives 131068.
+bool engine_fuses_dot_add() {
+  const simd::V sums =
+      simd::pipit_relaxed_dot_add(simd::splat_i8(127), simd::splat_i8(-1), simd::zero());
+  const int32_t lane = wasm_i32x4_extract_lane(sums, 0);
+  return lane == 4 * 255 * 127 || lane == 4 * -127;
+}
+#endif
+
+std::optional<ProductFamily> chosen_family;
+
+}  // namespace
+
+bool has_product_family([[maybe_unused]] ProductFamily family) {
+#if defined(__wasm_relaxed_simd__)
+  return true;
+#else
+  return family == ProductFamily::kRowProducts;
+#endif
+}
+
+ProductFamily product_family() {
+  if (chosen_family) return *chosen_family;
+#if defined(__wasm_relaxed_simd__)
+  static const ProductFamily engines_best =
+      engine_fuses_dot_add() ? ProductFamily::kFused : ProductFamily::kRowProducts;
+  return engines_best;
+#else
+  return ProductFamily::kRowProducts;
+#endif
+}
+
+bool choose_product_family(std::optional<ProductFamily> family) {
+  if (family && !has_product_family(*family)) return false;
+  chosen_family = family;
+  return true;
+}
+
+Rows4Fn rows4_kernel(TensorType type) {
+#if defined(__wasm_relaxed_simd__)
+  if (product_family() == ProductFamily::kFused)
+    return rows4_kernel_of<simd::FusedRowProducts>(type);
+#endif
+  return rows4_kernel_of<simd::RowProducts>(type);
 }
 
 void interleave_rows_of_4(Matrix& w, uint8_t* data) {

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <optional>
 #include <vector>
 
 #include "quant/kernels.h"
@@ -18,6 +19,16 @@ using Rows4Fn = void (*)(const uint8_t* groups, size_t group_bytes, int64_t n_gr
                          const uint8_t* x, size_t stride, int n_tokens, int64_t n, float* y,
                          size_t y_stride);
 Rows4Fn rows4_kernel(TensorType type);
+
+// How the four-row kernels add up byte products (quant_simd.h): every build has RowProducts;
+// the relaxed-SIMD build also has FusedRowProducts, one relaxed dot-add per row vector, which
+// it uses where the engine does that in one instruction (asked once, at the first matmul).
+enum class ProductFamily { kRowProducts, kFused };
+bool has_product_family(ProductFamily family);
+ProductFamily product_family();
+// For tests: use `family` whatever the engine (nullopt: the engine's best again). Returns false,
+// changing nothing, for a family this build lacks.
+bool choose_product_family(std::optional<ProductFamily> family);
 
 // The four-row layouts are written in place: calls rewrite(group, original) for every group of
 // four rows of w (`data` is w's bytes), with `original` a copy of the group's bytes as they
