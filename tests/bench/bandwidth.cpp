@@ -3,8 +3,13 @@
 // same SIMD128 code generation as the kernels; the loop is the engine's style (xsimd,
 // several independent accumulators), summing a buffer far larger than any cache.
 //   WASM:   Module._pipit_read_bandwidth(megabytes, repeats) -> best GB/s (1e9 bytes/s)
-//   native: pipit-bandwidth [megabytes] [repeats]           -> prints {"gbps": ...}
+//   native: pipit-bandwidth [megabytes] [repeats] [threads] -> prints {"gbps": ...}
 #include <algorithm>
+#ifndef __EMSCRIPTEN__
+#include <atomic>
+#include <barrier>
+#include <thread>
+#endif
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -57,11 +62,49 @@ PIPIT_EXPORT double pipit_read_bandwidth(int megabytes, int repeats) {
 }
 
 #ifndef __EMSCRIPTEN__
+// The same with `threads` threads, each summing its own slice, all started together: what the
+// memory system gives a decode step split over several cores (natively; the WASM engines'
+// threads share the same memory).
+double read_bandwidth_threads(int megabytes, int repeats, int threads) {
+  const size_t n = static_cast<size_t>(megabytes) * (1 << 20) / sizeof(float);
+  const size_t slice = n / threads / 64 * 64;
+  float* buf = static_cast<float*>(std::aligned_alloc(64, n * sizeof(float)));
+  if (!buf) return 0.0;
+  std::barrier sync(threads);
+  std::vector<double> seconds(repeats);
+  std::vector<std::thread> pool;
+  std::atomic<float> sink{0.0f};
+  for (int t = 0; t < threads; ++t) {
+    pool.emplace_back([&, t] {
+      float* mine = buf + t * slice;
+      for (size_t i = 0; i < slice; ++i) mine[i] = static_cast<float>(i & 1023) * 1e-3f;
+      float local = sum(mine, slice);
+      for (int r = 0; r < repeats; ++r) {
+        sync.arrive_and_wait();
+        const auto start = std::chrono::steady_clock::now();
+        local += sum(mine, slice);
+        sync.arrive_and_wait();
+        if (t == 0) {
+          seconds[r] =
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        }
+      }
+      sink = sink + local;
+    });
+  }
+  for (std::thread& th : pool) th.join();
+  std::free(buf);
+  const double best = *std::min_element(seconds.begin(), seconds.end());
+  return static_cast<double>(slice * threads * sizeof(float)) / best / 1e9;
+}
+
 int main(int argc, char** argv) {
   const int megabytes = argc > 1 ? std::atoi(argv[1]) : 256;
   const int repeats = argc > 2 ? std::atoi(argv[2]) : 5;
-  std::printf("{\"gbps\":%.3f,\"megabytes\":%d}\n", pipit_read_bandwidth(megabytes, repeats),
-              megabytes);
+  const int threads = argc > 3 ? std::max(1, std::atoi(argv[3])) : 1;
+  const double gbps = threads == 1 ? pipit_read_bandwidth(megabytes, repeats)
+                                   : read_bandwidth_threads(megabytes, repeats, threads);
+  std::printf("{\"gbps\":%.3f,\"megabytes\":%d,\"threads\":%d}\n", gbps, megabytes, threads);
   return 0;
 }
 #endif

@@ -288,6 +288,25 @@ async function nodeBandwidth() {
 
 const fmt = (v, digits = 1) => (Number.isFinite(v) ? v.toFixed(digits) : '-');
 
+// Per file and engine with 1- and 2-thread pipit rows: the 2-thread decode speed over the
+// 1-thread one, and its ceiling, the 2-thread read bandwidth over the 1-thread read rate.
+function twoThreadScaling(rows, twoThreadGBps) {
+  const out = [];
+  for (const one of rows) {
+    if (one.runtime !== 'pipit' || one.threads !== 1) continue;
+    const two = rows.find((r) => r.runtime === 'pipit' && r.threads === 2 && r.model === one.model &&
+      r.quant === one.quant && r.env === one.env && r.engine.replace('-mt', '') === one.engine.replace('-mt', ''));
+    if (!two) continue;
+    let line = out.find((l) => l.model === one.model && l.quant === one.quant);
+    if (!line) out.push(line = { model: one.model, quant: one.quant, runs: [] });
+    line.runs.push({
+      env: one.env, engine: one.engine, runtime: one.runtime, ratio: two.decodeTps / one.decodeTps,
+      ceiling: twoThreadGBps ? (twoThreadGBps * 1e9) / (one.weightBytesPerToken * one.decodeTps) : undefined,
+    });
+  }
+  return out;
+}
+
 function printTable(rows) {
   const head = ['model', 'quant', 'env', 'runtime', 'engine', 'thr', 'load ms', 'prompt', 'prefill t/s',
     'decode t/s', 'x wllama pre', 'x wllama dec', 'eff %', 'mem MB', 'budget MB'];
@@ -344,8 +363,17 @@ export async function main(argv) {
     await page.close();
     return gbps;
   };
+  // Decoding on two threads reads what one does, faster: the memory system's two-thread read
+  // rate caps how much faster (measured natively, where the WASM engines' threads read too).
+  let twoThreadBandwidth = 0;
+  const measureTwoThreads = () => {
+    const gbps = runJson(tool('pipit-bandwidth'), [String(BANDWIDTH_MB), String(BANDWIDTH_REPEATS), '2']).gbps;
+    twoThreadBandwidth = Math.max(twoThreadBandwidth, gbps);
+    log(`native read bandwidth with 2 threads ${fmt(gbps, 2)} GB/s`);
+  };
   if (o.envs.includes('native')) await measure('native', nativeBandwidth);
   if (o.envs.includes('node')) await measure('node', nodeBandwidth);
+  measureTwoThreads();
   const raw = []; // { model, quant, file, info, env, result }
   if (o.envs.includes('browser')) {
     await withBrowser(async (openPage) => {
@@ -392,6 +420,7 @@ export async function main(argv) {
   }
   if (o.envs.includes('node')) await measure('node', nodeBandwidth);
   if (o.envs.includes('native')) await measure('native', nativeBandwidth);
+  measureTwoThreads();
 
   const rows = raw.map(({ model, quant, env, info, result }) => {
     const s = summarize(result);
@@ -431,12 +460,23 @@ export async function main(argv) {
   process.stdout.write(`\nread bandwidth GB/s (${BANDWIDTH_MB} MB, 1 thread, best of before/after): ${bw}; ` +
     `prompt ${o.promptTokens} tokens ('!' = a runtime saw another count), decode ${o.decode}, ` +
     `ctx ${o.ctx}, ${o.runs} runs after a warm-up, medians\n`);
+  const scaling = twoThreadScaling(rows, twoThreadBandwidth);
+  if (scaling.length) {
+    process.stdout.write(`2 threads ÷ 1 thread, decode (in brackets the most the memory system allows: ` +
+      `${fmt(twoThreadBandwidth, 2)} GB/s read natively on 2 threads ÷ what 1 thread reads decoding):\n`);
+    for (const line of scaling) {
+      process.stdout.write(`  ${line.model} ${line.quant}: ${line.runs.map((x) =>
+        `${x.env} ${x.engine || x.runtime} ${fmt(x.ratio, 2)} (${fmt(x.ceiling, 2)})`).join(', ')}\n`);
+    }
+  }
   const extras = o.extras ? runExtras() : {};
   const json = {
     bench: 'pipit-vs-wllama',
     date: new Date().toISOString(),
     options: { runs: o.runs, promptTokens: o.promptTokens, decode: o.decode, ctx: o.ctx },
     bandwidthGBps: bandwidth,
+    twoThreadBandwidthGBps: twoThreadBandwidth,
+    twoThreadScaling: scaling,
     rows: rows.map(({ promptTokensExpected, ...r }) => r),
     ...extras,
   };
