@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <string>
 #include <tuple>
 #include <utility>
 
@@ -15,6 +16,12 @@ namespace {
 constexpr size_t kArenaLimit = size_t{1} << 20;
 // Walk states cached with their 1 KB transition tables: at most 16 MB.
 constexpr size_t kStateLimit = size_t{1} << 14;
+// The most parses of the text so far that may be alive at once. An ambiguous grammar can
+// double them with every character (`a ::= "(" a* a* ")"` after a run of "("), and each
+// step costs what they number: past this bound the grammar is refused rather than let a
+// step take seconds and the memory grow without end. Grammars written for output formats
+// (JSON schemas, lists, choices) keep a few dozen.
+constexpr size_t kParseLimit = size_t{1} << 12;
 
 void sort_unique(std::vector<uint32_t>& v) {
   std::sort(v.begin(), v.end());
@@ -235,6 +242,12 @@ bool Matcher::step(const std::vector<uint32_t>& set, const Partial& partial, uin
     }
   }
   if (contributors > 1) sort_unique(out);
+  if (out.size() > kParseLimit) {
+    fail(ErrorKind::kInvalidArgument,
+         "the grammar is too ambiguous: more than " + std::to_string(kParseLimit) +
+             " ways to parse the text so far (for example repetitions inside repetitions that "
+             "can split the same text many ways); write it so that the text decides the parse");
+  }
   return !out.empty();
 }
 

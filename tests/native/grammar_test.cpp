@@ -152,6 +152,23 @@ TEST(Gbnf, UndefinedRulesMissingRootAndLeftRecursionAreRefused) {
   EXPECT_NE(hidden.find("left-recursive"), std::string::npos) << hidden;
 }
 
+// A grammar whose parses of the same text double with every "(" (each nested `a` can belong to
+// either repetition): fuzz_gbnf found one that ran a step for a minute and then out of memory.
+// Past the matcher's bound it is refused with an error that says why; below it, it works.
+TEST(Gbnf, GrammarsTooAmbiguousToFollowAreRefused) {
+  const std::string gbnf = "root ::= a\na ::= \"(\" a* a* \")\"\n";
+  EXPECT_TRUE(matches(gbnf, "((()())())"));
+  Matcher m = matcher_for(gbnf);
+  EXPECT_TRUE(m.advance(std::string(6, '(')));
+  try {
+    m.advance(std::string(40, '('));
+    ADD_FAILURE() << "40 more '(' were accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kInvalidArgument);
+    EXPECT_NE(std::string(e.what()).find("too ambiguous"), std::string::npos) << e.what();
+  }
+}
+
 // ---- masking over a real vocabulary, checked against token-by-token brute force ----
 
 struct Vocabulary {
