@@ -247,14 +247,6 @@ std::optional<ProductFamily> chosen_family;
 
 }  // namespace
 
-bool has_product_family([[maybe_unused]] ProductFamily family) {
-#if defined(__wasm_relaxed_simd__)
-  return true;
-#else
-  return family == ProductFamily::kRowProducts;
-#endif
-}
-
 ProductFamily product_family() {
   if (chosen_family) return *chosen_family;
 #if defined(__wasm_relaxed_simd__)
@@ -267,7 +259,9 @@ ProductFamily product_family() {
 }
 
 bool choose_product_family(std::optional<ProductFamily> family) {
-  if (family && !has_product_family(*family)) return false;
+#if !defined(__wasm_relaxed_simd__)
+  if (family == ProductFamily::kFused) return false;
+#endif
   chosen_family = family;
   return true;
 }

@@ -24,7 +24,6 @@ Rows4Fn rows4_kernel(TensorType type);
 // the relaxed-SIMD build also has FusedRowProducts, one relaxed dot-add per row vector, which
 // it uses where the engine does that in one instruction (asked once, at the first matmul).
 enum class ProductFamily { kRowProducts, kFused };
-bool has_product_family(ProductFamily family);
 ProductFamily product_family();
 // For tests: use `family` whatever the engine (nullopt: the engine's best again). Returns false,
 // changing nothing, for a family this build lacks.

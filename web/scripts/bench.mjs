@@ -295,7 +295,7 @@ function twoThreadScaling(rows, twoThreadGBps) {
   for (const one of rows) {
     if (one.runtime !== 'pipit' || one.threads !== 1) continue;
     const two = rows.find((r) => r.runtime === 'pipit' && r.threads === 2 && r.model === one.model &&
-      r.quant === one.quant && r.env === one.env && r.engine.replace('-mt', '') === one.engine.replace('-mt', ''));
+      r.quant === one.quant && r.env === one.env && r.engine === one.engine);
     if (!two) continue;
     let line = out.find((l) => l.model === one.model && l.quant === one.quant);
     if (!line) out.push(line = { model: one.model, quant: one.quant, runs: [] });
