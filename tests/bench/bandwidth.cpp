@@ -38,6 +38,11 @@ float sum(const float* p, size_t n) {
   return s;
 }
 
+// Values that no pass can treat as a constant.
+void fill(float* p, size_t n) {
+  for (size_t i = 0; i < n; ++i) p[i] = static_cast<float>(i & 1023) * 1e-3f;
+}
+
 }  // namespace
 
 // Best of `repeats` passes over `megabytes` MB (the first pass also faults the pages in and
@@ -46,7 +51,7 @@ PIPIT_EXPORT double pipit_read_bandwidth(int megabytes, int repeats) {
   const size_t n = static_cast<size_t>(megabytes) * (1 << 20) / sizeof(float);
   float* buf = static_cast<float*>(std::aligned_alloc(64, n * sizeof(float)));
   if (!buf) return 0.0;
-  for (size_t i = 0; i < n; ++i) buf[i] = static_cast<float>(i & 1023) * 1e-3f;
+  fill(buf, n);
   // The sums feed a volatile so the passes cannot be optimised away.
   volatile float sink = sum(buf, n);
   double best = 0.0;
@@ -77,7 +82,7 @@ double read_bandwidth_threads(int megabytes, int repeats, int threads) {
   for (int t = 0; t < threads; ++t) {
     pool.emplace_back([&, t] {
       float* mine = buf + t * slice;
-      for (size_t i = 0; i < slice; ++i) mine[i] = static_cast<float>(i & 1023) * 1e-3f;
+      fill(mine, slice);  // each thread's own pages, where it runs
       float local = sum(mine, slice);
       for (int r = 0; r < repeats; ++r) {
         sync.arrive_and_wait();

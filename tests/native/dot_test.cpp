@@ -218,7 +218,7 @@ TEST(Dot, LegacyQuantsAtTheEndsOfTheirRangeAgreeWithTheReference) {
         const float simd = simd_dot(c.type)(w.data(), act.data(), n);
         EXPECT_NEAR(simd, reference, 1e-5f * std::fabs(reference) + 1e-6f)
             << "fill " << int{fill} << ", x[0] " << x[0] << ", x[1] " << x[1];
-        // The same row four times in the four-row layout, whose kernel adds rows in int16.
+        // The same row four times in the four-row layout, whose RowProducts kernels add in int16.
         std::vector<uint8_t> group;
         for (int r = 0; r < 4; ++r) group.insert(group.end(), w.begin(), w.end());
         Matrix m{c.type, group.data(), n, 4, w.size(), Layout::kRows};
