@@ -1,9 +1,12 @@
 // pipit-kernel-bench: one thread's decode matmul (one token) per weight type, in nanoseconds
 // per 1024 weights, with the weights in cache ("hot": one small matrix multiplied over and
 // over) and streamed from memory ("cold": matrices of a real model's size in turn). The gap
-// between the two says whether a kernel waits on memory or on its own instructions.
+// between the two says whether a kernel waits on memory or on its own instructions. The same
+// for one token's attention over the KV cache, in nanoseconds per query head and key.
 //   WASM:   Module._pipit_kernel_ns(type_id, rows, cols, megabytes) -> ns per 1024 weights
-//   native: pipit-kernel-bench [cols] [megabytes]                  -> a table
+//           Module._pipit_attention_ns(n_head, n_head_kv, head_dim, n_layer, positions,
+//                                      stream_megabytes)  -> ns per query head and key
+//   native: pipit-kernel-bench [cols] [megabytes]                  -> two tables
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -12,6 +15,8 @@
 #include <random>
 #include <vector>
 
+#include "model/blocks.h"
+#include "model/kv_cache.h"
 #include "quant/kernels.h"
 #include "quant/quantize.h"
 #include "quant/types.h"
@@ -77,6 +82,57 @@ PIPIT_EXPORT double pipit_kernel_ns(int type_id, int rows, int cols, int megabyt
   return best * 1e9 / (static_cast<double>(passes) * count * rows * cols / 1024.0);
 }
 
+// One token's attention at position `positions` in every layer of a cache of n_layer layers,
+// best of several passes: ns per query head and key. Between two layers the loop reads
+// `stream_megabytes` MB of other memory, as a decode step reads a layer's weights there, so
+// each layer's keys and values come from memory as in a model. With 0, every step attends
+// layer 0, whose keys and values then stay in cache.
+PIPIT_EXPORT double pipit_attention_ns(int n_head, int n_head_kv, int head_dim, int n_layer,
+                                       int positions, int stream_megabytes) {
+  std::mt19937 rng(7);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  const int kv_dim = n_head_kv * head_dim;
+  pipit::KvCache kv(n_layer, positions + 1, kv_dim);
+  std::vector<float> k(static_cast<size_t>(positions + 1) * kv_dim), v(k.size());
+  for (int layer = 0; layer < n_layer; ++layer) {
+    for (float& x : k) x = normal(rng);
+    for (float& x : v) x = normal(rng);
+    pipit::blocks::store_kv(kv, layer, 0, positions + 1, k.data(), v.data(), kv_dim);
+  }
+  std::vector<float> q(static_cast<size_t>(n_head) * head_dim), out(q.size());
+  for (float& x : q) x = normal(rng);
+  const pipit::blocks::Attention attention{
+      .n_head = n_head, .n_head_kv = n_head_kv, .head_dim = head_dim, .scale = 0.125f};
+  // The streamed reads are timed on their own and taken off: what is left is attention's.
+  std::vector<uint64_t> other(static_cast<size_t>(stream_megabytes) * 131072 * n_layer);
+  const size_t per_layer = static_cast<size_t>(stream_megabytes) * 131072;
+  volatile uint64_t sink = 0;
+  const auto pass = [&](bool attend) {
+    const auto start = std::chrono::steady_clock::now();
+    for (int layer = 0; layer < n_layer; ++layer) {
+      uint64_t sum = 0;
+      for (size_t i = layer * per_layer; i < (layer + 1) * per_layer; i += 8) sum += other[i];
+      sink = sink + sum;
+      if (attend) {
+        pipit::blocks::causal_attention(attention, kv, stream_megabytes > 0 ? layer : 0, 1,
+                                        positions, q.data(), out.data());
+      }
+    }
+    return seconds_since(start);
+  };
+  const int passes = 20;
+  double best = 1e30;
+  for (int repeat = 0; repeat < 6; ++repeat) {
+    double with = 0, without = 0;
+    for (int p = 0; p < passes; ++p) {
+      with += pass(true);
+      without += pass(false);
+    }
+    if (repeat > 0) best = std::min(best, with - without);
+  }
+  return best * 1e9 / (static_cast<double>(passes) * n_layer * n_head * (positions + 1));
+}
+
 #ifndef __EMSCRIPTEN__
 int main(int argc, char** argv) {
   const int cols = argc > 1 ? std::atoi(argv[1]) : 896;
@@ -89,6 +145,19 @@ int main(int argc, char** argv) {
     const double hot = pipit_kernel_ns(static_cast<int>(type), 1024, k_cols, 0);
     const double cold = pipit_kernel_ns(static_cast<int>(type), 4864, k_cols, megabytes);
     std::printf("%-6s %12.1f %14.1f\n", pipit::type_traits(type).name, hot, cold);
+  }
+  struct Shape {
+    const char* name;
+    int n_head, n_head_kv, n_layer;
+  };
+  const Shape shapes[] = {{"smol", 9, 3, 30}, {"qwen", 14, 2, 24}};
+  std::printf("\nattention  positions  hot ns/head/key  cold ns/head/key  (head size 64)\n");
+  for (const Shape& s : shapes) {
+    for (int positions : {160, 1024}) {
+      const double hot = pipit_attention_ns(s.n_head, s.n_head_kv, 64, s.n_layer, positions, 0);
+      const double cold = pipit_attention_ns(s.n_head, s.n_head_kv, 64, s.n_layer, positions, 2);
+      std::printf("%-10s %9d %16.2f %17.2f\n", s.name, positions, hot, cold);
+    }
   }
   return 0;
 }
