@@ -42,7 +42,7 @@ struct Attention {
 void swiglu(float* gate, const float* up, int64_t count);
 
 // Writes n rows of keys and values (n_head_kv * head_dim each) at positions pos0...
-void store_kv(KvCache& kv, int layer, int pos0, int n, const float* k, const float* v, int kv_dim);
+void store_kv(KvCache& kv, int layer, int pos0, int n, const float* k, const float* v);
 
 // Causal attention of n queries at positions pos0.. over the cached keys and values up to
 // each query's own position; query head h reads kv head h / (n_head / n_head_kv).

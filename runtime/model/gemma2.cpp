@@ -69,8 +69,8 @@ class Gemma2Model final : public Model {
   }
 
   std::unique_ptr<KvCache> new_kv_cache(int context_length) const override {
-    return std::make_unique<KvCache>(config_.n_layer, context_length,
-                                     config_.n_head_kv * config_.head_dim);
+    return std::make_unique<KvCache>(config_.n_layer, context_length, config_.n_head_kv,
+                                     config_.head_dim);
   }
 
   void forward(std::span<const int32_t> tokens, int pos0, KvCache& kv,
@@ -97,7 +97,7 @@ class Gemma2Model final : public Model {
       kernels::matmul(L.wv, h.data(), n, v.data());
       rope(q.data(), c.n_head, q_dim);
       rope(k.data(), c.n_head_kv, kv_dim);
-      blocks::store_kv(kv, l, pos0, n, k.data(), v.data(), kv_dim);
+      blocks::store_kv(kv, l, pos0, n, k.data(), v.data());
       blocks::causal_attention(l % 2 == 0 ? local_ : global_, kv, l, n, pos0, q.data(),
                                attn.data());
       kernels::matmul(L.wo, attn.data(), n, h.data());

@@ -71,8 +71,8 @@ class Gpt2Model final : public Model {
                std::to_string(config_.n_ctx_train) + " tokens; a context of " +
                std::to_string(context_length) + " is not possible");
     }
-    return std::make_unique<KvCache>(config_.n_layer, context_length,
-                                     config_.n_head_kv * config_.head_dim);
+    return std::make_unique<KvCache>(config_.n_layer, context_length, config_.n_head_kv,
+                                     config_.head_dim);
   }
 
   void forward(std::span<const int32_t> tokens, int pos0, KvCache& kv,
@@ -98,7 +98,7 @@ class Gpt2Model final : public Model {
       blocks::add_bias_rows(qkv.data(), L.b_qkv, n, q_dim + 2 * kv_dim);
       blocks::split_columns(qkv.data(), n,
                             {{q.data(), q_dim}, {k.data(), kv_dim}, {v.data(), kv_dim}});
-      blocks::store_kv(kv, l, pos0, n, k.data(), v.data(), kv_dim);
+      blocks::store_kv(kv, l, pos0, n, k.data(), v.data());
       blocks::causal_attention(attention_, kv, l, n, pos0, q.data(), attn.data());
       kernels::matmul(L.wo, attn.data(), n, h.data());
       blocks::add_bias_rows(h.data(), L.bo, n, d);

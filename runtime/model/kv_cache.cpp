@@ -8,9 +8,12 @@
 
 namespace pipit {
 
-KvCache::KvCache(int n_layer, int context_length, int kv_dim)
-    : n_layer_(n_layer), context_length_(context_length), kv_dim_(kv_dim) {
-  const size_t n = static_cast<size_t>(n_layer) * context_length * kv_dim;
+KvCache::KvCache(int n_layer, int context_length, int n_head_kv, int head_dim)
+    : n_layer_(n_layer),
+      context_length_(context_length),
+      n_head_kv_(n_head_kv),
+      head_dim_(head_dim) {
+  const size_t n = static_cast<size_t>(n_layer) * context_length * n_head_kv * head_dim;
   try {
     keys_.resize(n);
     values_.resize(n);
@@ -21,14 +24,15 @@ KvCache::KvCache(int n_layer, int context_length, int kv_dim)
   }
 }
 
-void KvCache::drop(int first, int count, int used, const ops::Rope& rope, int head_dim) {
-  const int n_heads = kv_dim_ / head_dim;
+void KvCache::drop(int first, int count, int used, const ops::Rope& rope) {
   for (int layer = 0; layer < n_layer_; ++layer) {
-    for (int pos = first + count; pos < used; ++pos) {
-      float* k = key(layer, pos - count);
-      std::copy_n(key(layer, pos), kv_dim_, k);
-      std::copy_n(value(layer, pos), kv_dim_, value(layer, pos - count));
-      ops::rope_shift(rope, k, n_heads, head_dim, -count);
+    for (int head = 0; head < n_head_kv_; ++head) {
+      for (int pos = first + count; pos < used; ++pos) {
+        float* k = key(layer, head, pos - count);
+        std::copy_n(key(layer, head, pos), head_dim_, k);
+        std::copy_n(value(layer, head, pos), head_dim_, value(layer, head, pos - count));
+        ops::rope_shift(rope, k, 1, head_dim_, -count);
+      }
     }
   }
 }

@@ -90,8 +90,8 @@ class LlamaModel final : public Model {
   }
 
   std::unique_ptr<KvCache> new_kv_cache(int context_length) const override {
-    return std::make_unique<KvCache>(config_.n_layer, context_length,
-                                     config_.n_head_kv * config_.head_dim);
+    return std::make_unique<KvCache>(config_.n_layer, context_length, config_.n_head_kv,
+                                     config_.head_dim);
   }
 
   void forward(std::span<const int32_t> tokens, int pos0, KvCache& kv,
@@ -115,7 +115,7 @@ class LlamaModel final : public Model {
       kernels::matmul_shared_input(qkv, h.data(), n);
       rope(q.data(), c.n_head, q_dim);
       rope(k.data(), c.n_head_kv, kv_dim);
-      blocks::store_kv(kv, l, pos0, n, k.data(), v.data(), kv_dim);
+      blocks::store_kv(kv, l, pos0, n, k.data(), v.data());
       blocks::causal_attention(attention_, kv, l, n, pos0, q.data(), attn.data());
       kernels::matmul(L.wo, attn.data(), n, h.data());
       ops::add(x.data(), h.data(), n * d);

@@ -161,7 +161,7 @@ void Session::shift_context() {
   tokens_.erase(first, first + discard);
   timings_.dropped_tokens += discard;
   if (const ops::Rope* rotation = model_.key_rotation(context_length_)) {
-    kv_->drop(keep, discard, used, *rotation, model_.config().head_dim);
+    kv_->drop(keep, discard, used, *rotation);
     return;
   }
   // Positions are not a rotation of the cached keys: compute the kept tokens again.

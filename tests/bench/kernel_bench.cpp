@@ -92,12 +92,12 @@ PIPIT_EXPORT double pipit_attention_ns(int n_head, int n_head_kv, int head_dim, 
   std::mt19937 rng(7);
   std::normal_distribution<float> normal(0.0f, 1.0f);
   const int kv_dim = n_head_kv * head_dim;
-  pipit::KvCache kv(n_layer, positions + 1, kv_dim);
+  pipit::KvCache kv(n_layer, positions + 1, n_head_kv, head_dim);
   std::vector<float> k(static_cast<size_t>(positions + 1) * kv_dim), v(k.size());
   for (int layer = 0; layer < n_layer; ++layer) {
     for (float& x : k) x = normal(rng);
     for (float& x : v) x = normal(rng);
-    pipit::blocks::store_kv(kv, layer, 0, positions + 1, k.data(), v.data(), kv_dim);
+    pipit::blocks::store_kv(kv, layer, 0, positions + 1, k.data(), v.data());
   }
   std::vector<float> q(static_cast<size_t>(n_head) * head_dim), out(q.size());
   for (float& x : q) x = normal(rng);

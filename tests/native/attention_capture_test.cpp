@@ -30,8 +30,8 @@ void check_capture_against_direct_softmax(int window) {
   for (float& x : k) x = normal(rng);
   for (float& x : v) x = normal(rng);
 
-  KvCache kv(n_layer, n, kv_dim);
-  blocks::store_kv(kv, layer, 0, n, k.data(), v.data(), kv_dim);
+  KvCache kv(n_layer, n, n_head_kv, hd);
+  blocks::store_kv(kv, layer, 0, n, k.data(), v.data());
   blocks::Attention a;
   a.n_head = n_head;
   a.n_head_kv = n_head_kv;
