@@ -9,6 +9,7 @@
 //   native: pipit-kernel-bench [cols] [megabytes]                  -> two tables
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -101,11 +102,13 @@ PIPIT_EXPORT double pipit_attention_ns(int n_head, int n_head_kv, int head_dim, 
   }
   std::vector<float> q(static_cast<size_t>(n_head) * head_dim), out(q.size());
   for (float& x : q) x = normal(rng);
-  const pipit::blocks::Attention attention{
-      .n_head = n_head, .n_head_kv = n_head_kv, .head_dim = head_dim, .scale = 0.125f};
+  const pipit::blocks::Attention attention{.n_head = n_head,
+                                           .n_head_kv = n_head_kv,
+                                           .head_dim = head_dim,
+                                           .scale = 1.0f / std::sqrt(static_cast<float>(head_dim))};
   // The streamed reads are timed on their own and taken off: what is left is attention's.
-  std::vector<uint64_t> other(static_cast<size_t>(stream_megabytes) * 131072 * n_layer);
-  const size_t per_layer = static_cast<size_t>(stream_megabytes) * 131072;
+  const size_t per_layer = static_cast<size_t>(stream_megabytes) * 131072;  // uint64s in a MB
+  std::vector<uint64_t> other(per_layer * n_layer);
   volatile uint64_t sink = 0;
   const auto pass = [&](bool attend) {
     const auto start = std::chrono::steady_clock::now();
