@@ -27,11 +27,12 @@ KvCache::KvCache(int n_layer, int context_length, int n_head_kv, int head_dim)
 void KvCache::drop(int first, int count, int used, const ops::Rope& rope) {
   for (int layer = 0; layer < n_layer_; ++layer) {
     for (int head = 0; head < n_head_kv_; ++head) {
-      for (int pos = first + count; pos < used; ++pos) {
-        float* k = key(layer, head, pos - count);
-        std::copy_n(key(layer, head, pos), head_dim_, k);
-        std::copy_n(value(layer, head, pos), head_dim_, value(layer, head, pos - count));
-        ops::rope_shift(rope, k, 1, head_dim_, -count);
+      // A head's positions are adjacent: the kept ones move down as one block.
+      std::copy(key(layer, head, first + count), key(layer, head, used), key(layer, head, first));
+      std::copy(value(layer, head, first + count), value(layer, head, used),
+                value(layer, head, first));
+      for (int pos = first; pos < used - count; ++pos) {
+        ops::rope_shift(rope, key(layer, head, pos), 1, head_dim_, -count);
       }
     }
   }
